@@ -1,0 +1,65 @@
+//! What every gateway-wasm filter needs from the proxy-wasm host, written once: loading and
+//! validating the plugin configuration (fail closed), and choosing HTTP or network (L4) mode.
+
+use gateway_core::config::ConfigErrors;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{ContextType, LogLevel};
+
+/// Istio passes the WasmPlugin's `pluginName` as the root id; a module that is both an HTTP and a
+/// network filter runs as a network filter when it is this.
+pub const NETWORK_ROOT_ID: &str = "network";
+
+/// Which kind of filter the module was loaded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FilterMode {
+    #[default]
+    Http,
+    Network,
+}
+
+impl FilterMode {
+    /// Reads the plugin's root id; anything but `network` is the HTTP filter.
+    pub fn from_root_id() -> Self {
+        let root_id = hostcalls::get_property(vec!["plugin_root_id"])
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if root_id == NETWORK_ROOT_ID.as_bytes() {
+            FilterMode::Network
+        } else {
+            FilterMode::Http
+        }
+    }
+
+    pub fn context_type(self) -> ContextType {
+        match self {
+            FilterMode::Http => ContextType::HttpContext,
+            FilterMode::Network => ContextType::StreamContext,
+        }
+    }
+}
+
+/// Parses the plugin configuration with `parse`. On error, logs one line per problem, prefixed with
+/// the filter's name, and returns `None`: the root context then answers `false` from
+/// `on_configure`, so Envoy refuses the plugin rather than run it half-configured.
+pub fn load_configuration<T>(
+    filter: &str,
+    configuration: Option<Vec<u8>>,
+    parse: impl FnOnce(&[u8]) -> Result<T, ConfigErrors>,
+) -> Option<T> {
+    let bytes = configuration.unwrap_or_default();
+    match parse(&bytes) {
+        Ok(config) => Some(config),
+        Err(errors) => {
+            for error in errors.iter() {
+                log(LogLevel::Error, &format!("{filter}: invalid configuration: {error}"));
+            }
+            None
+        }
+    }
+}
+
+/// Logs through Envoy; a failing log call has nowhere better to go, so it is dropped.
+pub fn log(level: LogLevel, message: &str) {
+    let _ = hostcalls::log(level, message);
+}
