@@ -1,1 +1,19 @@
+//! End-to-end harness for gateway-wasm: the built Wasm modules running in a real Envoy 1.40 child
+//! process, in front of real HTTP and TLS servers on 127.0.0.1, driven by real HTTP/1.1 and HTTP/2
+//! clients. Everything it starts is torn down on drop, also when a test fails.
+//!
+//! `cargo xtask demo` uses the same pieces to run the local ingress and egress gateways.
 
+pub mod client;
+pub mod envoy;
+pub mod modules;
+pub mod paths;
+pub mod pki;
+pub mod template;
+pub mod upstream;
+pub mod wasm_filter;
+
+mod runtime;
+
+/// Harness errors are strings with context: a test that fails should say what it was doing.
+pub type Result<T> = std::result::Result<T, String>;

@@ -49,7 +49,10 @@ pub fn load_configuration<T>(
 ) -> Option<T> {
     let bytes = configuration.unwrap_or_default();
     match parse(&bytes) {
-        Ok(config) => Some(config),
+        Ok(config) => {
+            log(LogLevel::Info, &format!("{filter}: configuration accepted"));
+            Some(config)
+        }
         Err(errors) => {
             for error in errors.iter() {
                 log(LogLevel::Error, &format!("{filter}: invalid configuration: {error}"));

@@ -1,0 +1,258 @@
+//! Real HTTP servers on 127.0.0.1 that stand in for upstream services and record every request
+//! they receive, so a test can prove what reached (or never reached) the upstream.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_rustls::TlsAcceptor;
+
+use crate::runtime::runtime;
+use crate::Result;
+
+/// What an upstream saw of one request.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// Path and query, as received.
+    pub path: String,
+    /// `HTTP/1.1` or `HTTP/2.0`.
+    pub version: String,
+    /// Header names lowercase, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// SNI the client sent, for a TLS upstream.
+    pub sni: Option<String>,
+}
+
+impl RecordedRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The authority as the upstream saw it: `:authority` over HTTP/2, `Host` over HTTP/1.1.
+    pub fn authority(&self) -> Option<&str> {
+        self.header("host")
+    }
+}
+
+/// An upstream's answer to one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+}
+
+/// Decides the reply to a recorded request. It runs on a blocking thread, so it may itself call
+/// out over the network (the demo's app does).
+pub type Responder = Arc<dyn Fn(&RecordedRequest) -> Reply + Send + Sync>;
+
+/// Answers every request with `status` and a body naming the upstream.
+pub fn fixed_status(name: &str, status: u16) -> Responder {
+    let body = format!("upstream {name}\n");
+    Arc::new(move |_| Reply::new(status, body.clone()))
+}
+
+/// A recording HTTP/1.1 + HTTP/2 (h2c) server, or HTTPS when started with a certificate.
+pub struct Upstream {
+    name: String,
+    addr: SocketAddr,
+    requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Upstream {
+    /// Starts a plain-text server answering 200.
+    pub fn start(name: &str) -> Result<Self> {
+        Self::start_with(name, fixed_status(name, 200), None)
+    }
+
+    /// Starts an HTTPS server answering 200 with the given TLS configuration.
+    pub fn start_tls(name: &str, tls: Arc<rustls::ServerConfig>) -> Result<Self> {
+        Self::start_with(name, fixed_status(name, 200), Some(tls))
+    }
+
+    /// Starts a server answering through `responder`, with TLS when `tls` is given.
+    pub fn start_with(
+        name: &str,
+        responder: Responder,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<Self> {
+        let listener = runtime()
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .map_err(|e| format!("upstream {name}: cannot bind: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (shutdown, mut stopped) = oneshot::channel();
+        let state = Arc::new(ServerState {
+            name: name.to_string(),
+            responder,
+            requests: Arc::clone(&requests),
+        });
+        let acceptor = tls.map(TlsAcceptor::from);
+        runtime().spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let state = Arc::clone(&state);
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move { serve_connection(stream, acceptor, state).await });
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            name: name.to_string(),
+            addr,
+            requests,
+            shutdown: Some(shutdown),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.requests
+            .lock()
+            .map(|requests| requests.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+struct ServerState {
+    name: String,
+    responder: Responder,
+    requests: Arc<Mutex<Vec<RecordedRequest>>>,
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    acceptor: Option<TlsAcceptor>,
+    state: Arc<ServerState>,
+) {
+    match acceptor {
+        None => serve_http(TokioIo::new(stream), None, state).await,
+        Some(acceptor) => {
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let sni = tls.get_ref().1.server_name().map(str::to_string);
+            serve_http(TokioIo::new(tls), sni, state).await;
+        }
+    }
+}
+
+async fn serve_http<IO>(io: TokioIo<IO>, sni: Option<String>, state: Arc<ServerState>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request: Request<Incoming>| {
+        let state = Arc::clone(&state);
+        let sni = sni.clone();
+        async move { Ok::<_, Infallible>(state.handle(request, sni).await) }
+    });
+    let _ = auto::Builder::new(TokioExecutor::new())
+        .serve_connection(io, service)
+        .await;
+}
+
+impl ServerState {
+    async fn handle(&self, request: Request<Incoming>, sni: Option<String>) -> Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|collected| collected.to_bytes().to_vec())
+            .unwrap_or_default();
+        let mut headers: Vec<(String, String)> = parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        // HTTP/2 carries the authority in the URI, not in a Host header.
+        if !headers.iter().any(|(name, _)| name == "host") {
+            if let Some(authority) = parts.uri.authority() {
+                headers.insert(0, ("host".to_string(), authority.to_string()));
+            }
+        }
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|pq| pq.to_string())
+            .unwrap_or_else(|| "/".to_string());
+        let recorded = RecordedRequest {
+            method: parts.method.to_string(),
+            path,
+            version: format!("{:?}", parts.version),
+            headers,
+            body,
+            sni,
+        };
+        if let Ok(mut requests) = self.requests.lock() {
+            requests.push(recorded.clone());
+        }
+        let responder = Arc::clone(&self.responder);
+        let reply = tokio::task::spawn_blocking(move || responder(&recorded))
+            .await
+            .unwrap_or_else(|error| Reply::new(500, format!("responder failed: {error}")));
+        let mut response = Response::builder()
+            .status(reply.status)
+            .header("x-upstream", &self.name)
+            .header("content-type", "text/plain");
+        for (name, value) in &reply.headers {
+            response = response.header(name, value);
+        }
+        response
+            .body(Full::new(Bytes::from(reply.body)))
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+    }
+}

@@ -1,0 +1,74 @@
+//! YAML for loading a module into Envoy as an HTTP or network Wasm filter, the way Istio does
+//! for a WasmPlugin: the V8 runtime, the plugin configuration as a JSON string, and the root id
+//! Istio takes from `pluginName`.
+
+use crate::modules::Module;
+
+/// One Wasm filter in a filter chain.
+#[derive(Debug, Clone)]
+pub struct WasmFilter {
+    pub module: Module,
+    /// Istio's `pluginName`; `network` selects the network (L4) mode of a dual-mode module.
+    pub root_id: String,
+    /// The plugin configuration (Istio's `pluginConfig`), JSON.
+    pub configuration: String,
+}
+
+impl WasmFilter {
+    pub fn http(module: Module, configuration: impl Into<String>) -> Self {
+        Self {
+            module,
+            root_id: module.package().to_string(),
+            configuration: configuration.into(),
+        }
+    }
+
+    pub fn network(module: Module, configuration: impl Into<String>) -> Self {
+        Self {
+            module,
+            root_id: "network".to_string(),
+            configuration: configuration.into(),
+        }
+    }
+
+    /// An `http_filters` entry.
+    pub fn http_yaml(&self) -> String {
+        self.yaml(
+            "envoy.filters.http.wasm",
+            "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        )
+    }
+
+    /// A network `filters` entry.
+    pub fn network_yaml(&self) -> String {
+        self.yaml(
+            "envoy.filters.network.wasm",
+            "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
+        )
+    }
+
+    fn yaml(&self, filter_name: &str, type_url: &str) -> String {
+        let name = format!("{}.{}", self.module.package(), self.root_id);
+        // A JSON string literal is a valid YAML double-quoted scalar.
+        let path = json_string(&self.module.path().display().to_string());
+        format!(
+            "- name: {filter_name}\n  typed_config:\n    \"@type\": {type_url}\n    config:\n      name: {name}\n      root_id: {root_id}\n      vm_config:\n        vm_id: {name}\n        runtime: envoy.wasm.runtime.v8\n        code:\n          local:\n            filename: {path}\n      configuration:\n        \"@type\": type.googleapis.com/google.protobuf.StringValue\n        value: {configuration}\n",
+            root_id = self.root_id,
+            configuration = json_string(&self.configuration),
+        )
+    }
+}
+
+/// Several `http_filters` entries, in order.
+pub fn http_filters_yaml(filters: &[WasmFilter]) -> String {
+    filters.iter().map(WasmFilter::http_yaml).collect()
+}
+
+/// Several network `filters` entries, in order.
+pub fn network_filters_yaml(filters: &[WasmFilter]) -> String {
+    filters.iter().map(WasmFilter::network_yaml).collect()
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::Value::String(text.to_string()).to_string()
+}
