@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod envoy;
+pub mod gateways;
 pub mod modules;
 pub mod paths;
 pub mod pki;

@@ -1,1 +1,49 @@
-fn main() {}
+//! `cargo xtask <command>`: the project's commands, in Rust so they run wherever cargo does.
+
+mod cmd;
+mod demo;
+mod setup;
+mod test;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  setup            install what is missing (Rust targets, Envoy 1.40, wasm-bindgen-test-runner)
+  build            build the filter modules (release, wasm32-wasip1)
+  test [ARGS…]     setup + build + lint + every test (unit, end-to-end in real Envoy, core on wasm);
+                   ARGS go to `cargo test --workspace` (e.g. `-- allowlist` to filter)
+  demo [--once]    setup + build + local ingress and egress gateways with a scripted walk-through;
+                   stays up until Ctrl-C, or exits after the script with --once
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => {
+            eprint!("{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match command {
+        "setup" => setup::run().map(|_| ()),
+        "build" => cmd::build_modules(),
+        "test" => test::run(rest),
+        "demo" => demo::run(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask {command}: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

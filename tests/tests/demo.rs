@@ -1,0 +1,14 @@
+//! The demo's gateways (the configurations in `gateways/`, as `cargo xtask demo` runs them) behave
+//! as the walk-through says, step by step.
+
+use e2e::gateways::{walkthrough, GatewayPorts, LocalGateways};
+
+#[test]
+fn every_walkthrough_step_behaves() {
+    let gateways = LocalGateways::start(GatewayPorts::any()).unwrap();
+    let steps = walkthrough(&gateways);
+    assert!(steps.len() >= 3, "{steps:#?}");
+    for step in &steps {
+        assert!(step.ok, "step {:?} misbehaved:\n{}", step.title, step.details.join("\n"));
+    }
+}

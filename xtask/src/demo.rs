@@ -1,0 +1,79 @@
+//! `cargo xtask demo`: the local ingress and egress gateways, a scripted walk through the seed's
+//! story, then (without `--once`) the gateways stay up for you until Ctrl-C.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use e2e::gateways::{self, GatewayPorts, LocalGateways, APP_HOST};
+
+use crate::{cmd, setup};
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let once = match args {
+        [] => false,
+        [flag] if flag == "--once" => true,
+        _ => return Err(format!("unexpected arguments {args:?}: the only option is --once")),
+    };
+    setup::run()?;
+    cmd::build_modules()?;
+
+    println!("\nStarting the local gateways (Envoy 1.40, filters in V8)…");
+    let local = LocalGateways::start(GatewayPorts::demo())?;
+    let ingress = local.ingress_http()?;
+    let egress = local.egress_http()?;
+    println!("  ingress gateway  http://{ingress}  admin http://{}", local.ingress.admin_addr());
+    println!("  egress gateway   http://{egress}  admin http://{}", local.egress.admin_addr());
+    println!("  command-runner app (behind ingress) 127.0.0.1:{}", local.app.port());
+    println!("  stand-ins behind egress: www.google.com/google.com 127.0.0.1:{}, rest of the internet 127.0.0.1:{}", local.google.port(), local.internet.port());
+    println!("  configurations: gateways/ingress-gateway.yaml, gateways/egress-gateway.yaml");
+
+    println!("\nWalk-through:");
+    let steps = gateways::walkthrough(&local);
+    let total = steps.len();
+    for (number, step) in steps.iter().enumerate() {
+        let verdict = if step.ok { "ok" } else { "UNEXPECTED" };
+        println!("\n[{}/{total}] {} … {verdict}", number + 1, step.title);
+        for detail in &step.details {
+            println!("      {detail}");
+        }
+    }
+    let failed = steps.iter().filter(|step| !step.ok).count();
+    println!("\n{} of {total} steps behaved as expected.", total - failed);
+    if failed > 0 {
+        println!("\ningress gateway log (last lines):\n{}", e2e::envoy::tail(&local.ingress.log(), 20));
+        println!("\negress gateway log (last lines):\n{}", e2e::envoy::tail(&local.egress.log(), 20));
+        return Err(format!("{failed} demo step(s) did not behave"));
+    }
+    if once {
+        return Ok(());
+    }
+
+    println!("\nThe gateways stay up. Try:");
+    println!("  curl -i -H 'Host: {APP_HOST}' http://{ingress}/");
+    println!("  curl -i -H 'Host: {APP_HOST}' 'http://{ingress}/fetch?host=www.google.com'");
+    println!("  curl -i -H 'Host: evil.example.com' http://{egress}/");
+    println!("  curl -s http://{}/stats | grep wasm", local.egress.admin_addr());
+    println!("Press Ctrl-C to stop.");
+    wait_for_interrupt();
+    println!("\nStopping.");
+    Ok(())
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_signal: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Blocks until SIGINT or SIGTERM; the gateways are then dropped, which stops every process.
+fn wait_for_interrupt() {
+    let handler = on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+    while !INTERRUPTED.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
