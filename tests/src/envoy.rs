@@ -212,6 +212,34 @@ impl Drop for Envoy {
     }
 }
 
+/// Runs `envoy --mode validate` on a bootstrap: Envoy loads everything (Wasm plugins included,
+/// which run `on_configure`) without serving. `Ok` with the log when Envoy says the configuration
+/// is OK.
+pub fn validate(bootstrap: &str) -> Result<String> {
+    let dir = Envoy::work_dir("validate")?;
+    let config = dir.path().join("envoy.yaml");
+    std::fs::write(&config, bootstrap).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    let output = Command::new(paths::envoy_bin())
+        .arg("--mode")
+        .arg("validate")
+        .arg("--config-path")
+        .arg(&config)
+        .arg("--disable-hot-restart")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", paths::envoy_bin().display()))?;
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.status.success() && log.contains("' OK") {
+        Ok(log)
+    } else {
+        Err(format!("envoy refused the configuration ({}):\n{}", output.status, tail(&log, 30)))
+    }
+}
+
 fn spawn(options: &EnvoyOptions, dir: &Path) -> Result<Child> {
     let bin = paths::envoy_bin();
     if !bin.is_file() {
