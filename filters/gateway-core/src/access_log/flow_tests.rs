@@ -239,12 +239,7 @@ fn a_sampled_out_request_costs_only_the_reads_sampling_needs() {
     assert_eq!(http_record_for(r#"{"sample_rate":0}"#, &host), None);
     assert_eq!(
         host.reads(),
-        [
-            ALLOWLIST_DECISION,
-            SUBSET_TAG,
-            "request.id",
-            "response.code"
-        ]
+        [ALLOWLIST_DECISION, "request.id", "response.code"]
     );
 }
 

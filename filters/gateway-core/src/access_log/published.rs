@@ -13,8 +13,6 @@ pub struct Published {
     pub allowlist: Option<String>,
     /// Whether that decision is a denial (enforced or audited): denials are always logged.
     pub denied: bool,
-    /// subset-tagger's subset name.
-    pub subset: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -29,6 +27,7 @@ struct SubsetTag {
 }
 
 impl Published {
+    /// Reads host-allowlist's decision, which sampling needs.
     pub fn read(host: &impl Host) -> Self {
         let mut published = Self::default();
         if let Some((text, decision)) = host
@@ -41,12 +40,15 @@ impl Published {
             );
             published.allowlist = Some(text);
         }
-        published.subset = host
-            .property(&[SUBSET_TAG])
-            .and_then(json_object::<SubsetTag>)
-            .map(|(_, tag)| tag.subset);
         published
     }
+}
+
+/// subset-tagger's subset name; read only for a record that is kept.
+pub fn subset(host: &impl Host) -> Option<String> {
+    host.property(&[SUBSET_TAG])
+        .and_then(json_object::<SubsetTag>)
+        .map(|(_, tag)| tag.subset)
 }
 
 /// The document as text and its fields of interest, when it is exactly one JSON object in UTF-8.

@@ -6,7 +6,7 @@
 use super::config::AccessLogConfig;
 use super::host::{int64, property, uint64, Host};
 use super::json::JsonObject;
-use super::published::Published;
+use super::published::{subset, Published};
 use super::redaction::{redact_query, REDACTED};
 use super::response_flags::short_codes;
 use super::time::rfc3339_millis;
@@ -78,7 +78,7 @@ pub fn http_record(config: &AccessLogConfig, host: &impl Host, read: &Read) -> S
     }
     upstream_and_connection(&mut record, host);
     string_property(&mut record, host, "route_name", property::ROUTE_NAME);
-    ours(&mut record, config, &read.published);
+    ours(&mut record, config, host, &read.published);
     if let Some(trace_id) = host
         .request_header("traceparent")
         .as_deref()
@@ -118,7 +118,7 @@ pub fn connection_record(config: &AccessLogConfig, host: &impl Host, read: &Read
     number_property(&mut record, host, "bytes_sent", property::RESPONSE_SIZE);
     duration(&mut record, host, start);
     upstream_and_connection(&mut record, host);
-    ours(&mut record, config, &read.published);
+    ours(&mut record, config, host, &read.published);
     record.finish()
 }
 
@@ -184,15 +184,20 @@ fn upstream_and_connection(record: &mut JsonObject, host: &impl Host) {
     );
 }
 
-fn ours(record: &mut JsonObject, config: &AccessLogConfig, published: &Published) {
+fn ours(
+    record: &mut JsonObject,
+    config: &AccessLogConfig,
+    host: &impl Host,
+    published: &Published,
+) {
     if let Some(gateway) = &config.gateway {
         record.string("gateway", gateway);
     }
     if let Some(allowlist) = &published.allowlist {
         record.raw("allowlist", allowlist);
     }
-    if let Some(subset) = &published.subset {
-        record.string("subset", subset);
+    if let Some(subset) = subset(host) {
+        record.string("subset", &subset);
     }
 }
 
