@@ -1,9 +1,10 @@
 //! What every gateway-wasm filter needs from the proxy-wasm host, written once: loading and
-//! validating the plugin configuration (fail closed), and choosing HTTP or network (L4) mode.
+//! validating the plugin configuration (fail closed), choosing HTTP or network (L4) mode, logging
+//! and counters.
 
 use gateway_core::config::ConfigErrors;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{ContextType, LogLevel};
+use proxy_wasm::types::{ContextType, LogLevel, MetricType};
 
 /// Istio passes the WasmPlugin's `pluginName` as the root id; a module that is both an HTTP and a
 /// network filter runs as a network filter when it is this.
@@ -65,4 +66,22 @@ pub fn load_configuration<T>(
 /// Logs through Envoy; a failing log call has nowhere better to go, so it is dropped.
 pub fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
+}
+
+/// A counter in Envoy's stats, where it shows as `wasmcustom.<name>`. Every worker's VM defines it
+/// under the same name and Envoy adds them up. A counter the host refused to define counts nothing:
+/// stats are not worth failing a request for.
+#[derive(Debug, Clone, Copy)]
+pub struct Counter(Option<u32>);
+
+impl Counter {
+    pub fn define(name: &str) -> Self {
+        Self(hostcalls::define_metric(MetricType::Counter, name).ok())
+    }
+
+    pub fn add(self, amount: u64) {
+        if let (Some(id), Ok(amount @ 1..)) = (self.0, i64::try_from(amount)) {
+            let _ = hostcalls::increment_metric(id, amount);
+        }
+    }
 }

@@ -1,0 +1,173 @@
+//! A JSON object written straight into a `String`, field by field: a record is built once per request
+//! on the hot path, so there is no intermediate `serde_json::Value` tree.
+
+use std::fmt::Write as _;
+
+/// One JSON object under construction. Keys are written as given (callers pass fixed ASCII names or
+/// header names, which the configuration has checked); values are escaped.
+#[derive(Debug)]
+pub struct JsonObject {
+    text: String,
+    empty: bool,
+}
+
+impl Default for JsonObject {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+impl JsonObject {
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut text = String::with_capacity(capacity);
+        text.push('{');
+        Self { text, empty: true }
+    }
+
+    pub fn string(&mut self, key: &str, value: &str) {
+        self.key(key);
+        write_string(&mut self.text, value);
+    }
+
+    /// A string from raw bytes, such as a header value: invalid UTF-8 becomes U+FFFD so that the
+    /// record is always valid JSON.
+    pub fn bytes(&mut self, key: &str, value: &[u8]) {
+        self.string(key, &String::from_utf8_lossy(value));
+    }
+
+    pub fn number(&mut self, key: &str, value: u64) {
+        self.key(key);
+        // Writing into a String cannot fail.
+        let _ = write!(self.text, "{value}");
+    }
+
+    /// `value` must be one complete, valid JSON value; callers check this before.
+    pub fn raw(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.text.push_str(value);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.empty
+    }
+
+    pub fn finish(mut self) -> String {
+        self.text.push('}');
+        self.text
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.empty {
+            self.text.push(',');
+        }
+        self.empty = false;
+        write_string(&mut self.text, key);
+        self.text.push(':');
+    }
+}
+
+/// Writes `value` as a JSON string (RFC 8259): quotes, backslashes and control characters escaped,
+/// everything else kept as UTF-8.
+pub fn write_string(out: &mut String, value: &str) {
+    out.push('"');
+    let mut clean_from = 0;
+    for (index, byte) in value.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // `index` is at an ASCII byte, hence at a char boundary.
+        out.push_str(value.get(clean_from..index).unwrap_or_default());
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        clean_from = index + 1;
+    }
+    out.push_str(value.get(clean_from..).unwrap_or_default());
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn encoded(value: &str) -> String {
+        let mut out = String::new();
+        write_string(&mut out, value);
+        out
+    }
+
+    #[test]
+    fn strings_are_escaped_as_rfc_8259_requires() {
+        let cases = [
+            ("", r#""""#),
+            ("plain", r#""plain""#),
+            ("say \"hi\"", r#""say \"hi\"""#),
+            ("back\\slash", r#""back\\slash""#),
+            ("a\nb\rc\td", r#""a\nb\rc\td""#),
+            ("\u{8}\u{c}", r#""\b\f""#),
+            ("\u{0}\u{1}\u{1f}", r#""\u0000\u0001\u001f""#),
+            ("\u{7f}", "\"\u{7f}\""),
+            ("héllo ☃ 𝄞", "\"héllo ☃ 𝄞\""),
+            ("</script>", r#""</script>""#),
+        ];
+        for (value, expected) in cases {
+            let out = encoded(value);
+            assert_eq!(out, expected, "{value:?}");
+            let back: String = serde_json::from_str(&out).unwrap();
+            assert_eq!(back, value);
+        }
+    }
+
+    #[test]
+    fn every_byte_sequence_gives_valid_json() {
+        let samples: Vec<Vec<u8>> = vec![
+            (0u8..=255).collect(),
+            vec![0xff, 0xfe, b'"', 0xc3],
+            vec![0xe2, 0x98],
+            b"ok\xc3\xa9".to_vec(),
+        ];
+        for sample in samples {
+            let mut object = JsonObject::default();
+            object.bytes("v", &sample);
+            let text = object.finish();
+            let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                parsed["v"],
+                String::from_utf8_lossy(&sample).as_ref(),
+                "{sample:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn objects_join_fields_in_order() {
+        let mut inner = JsonObject::default();
+        assert!(inner.is_empty());
+        inner.string("x-tenant", "a");
+        assert!(!inner.is_empty());
+        let mut object = JsonObject::with_capacity(64);
+        object.string("method", "GET");
+        object.number("response_code", 200);
+        object.number("max", u64::MAX);
+        object.raw("allowlist", r#"{"decision":"allowed"}"#);
+        object.raw("request_headers", &inner.finish());
+        assert_eq!(
+            object.finish(),
+            r#"{"method":"GET","response_code":200,"max":18446744073709551615,"allowlist":{"decision":"allowed"},"request_headers":{"x-tenant":"a"}}"#
+        );
+        assert_eq!(JsonObject::default().finish(), "{}");
+    }
+}
