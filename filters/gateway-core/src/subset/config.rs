@@ -10,9 +10,10 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::matching::{compile_regex, Conditions, StringMatch};
+use super::matching::{compile_regex, Conditions, HostCondition, StringMatch};
 use super::split::{Fallback, SameSite, SetCookie, Split, StickyKey};
 use crate::config::{parse_json, ConfigErrors, ErrorCollector};
+use crate::host::{HostPatterns, HostRegexSet};
 
 /// The header name used when the configuration names none; what the issue's VirtualServices match.
 const DEFAULT_HEADER: &str = "x-route-subset";
@@ -59,6 +60,10 @@ struct RawRule {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMatch {
+    #[serde(default)]
+    hosts: Option<Vec<String>>,
+    #[serde(default)]
+    host_regex: Option<Vec<String>>,
     #[serde(default)]
     path_prefix: Option<String>,
     #[serde(default)]
@@ -207,7 +212,7 @@ pub(crate) enum Action {
     Split(Split),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Rule {
     pub(crate) id: RuleId,
     pub(crate) conditions: Conditions,
@@ -215,7 +220,7 @@ pub(crate) struct Rule {
 }
 
 /// A validated subset-tagger configuration, ready to evaluate requests.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TaggerConfig {
     /// The request header the filter owns, lowercase.
     pub header: String,
@@ -353,6 +358,7 @@ fn compile_match(
         errors.push(format!("{field}.{name}"), reason);
         valid = false;
     };
+    let hosts = compile_hosts(raw.hosts, raw.host_regex, field, &mut fail);
     for (name, path) in [
         ("path_prefix", &raw.path_prefix),
         ("path_exact", &raw.path_exact),
@@ -415,12 +421,53 @@ fn compile_match(
         }
     }
     valid.then_some(Conditions {
+        hosts,
         path_exact: raw.path_exact,
         path_prefix: raw.path_prefix,
         path_regex,
         methods,
         headers,
         query,
+    })
+}
+
+/// The host condition, in the host allowlist's syntax and through its implementation. Problems go
+/// to `fail` as (field relative to `match`, reason).
+fn compile_hosts(
+    hosts: Option<Vec<String>>,
+    host_regex: Option<Vec<String>>,
+    field: &str,
+    fail: &mut impl FnMut(&str, String),
+) -> Option<HostCondition> {
+    if hosts.is_none() && host_regex.is_none() {
+        return None;
+    }
+    for (name, list) in [("hosts", &hosts), ("host_regex", &host_regex)] {
+        if list.as_ref().is_some_and(Vec::is_empty) {
+            // An empty list would make the rule match nothing, which is never what was meant.
+            fail(name, "must list at least one entry".to_string());
+        }
+    }
+    // The host module names fields from the root it is given; report them relative to `match`.
+    let prefix = format!("{field}.");
+    let mut relay = |errors: ConfigErrors| {
+        for error in errors.iter() {
+            let relative = error.field.strip_prefix(&prefix).unwrap_or(&error.field);
+            fail(relative, error.reason.clone());
+        }
+    };
+    let hosts = HostPatterns::compile(&format!("{field}.hosts"), &hosts.unwrap_or_default())
+        .map_err(&mut relay)
+        .ok();
+    let host_regex = HostRegexSet::compile(
+        &format!("{field}.host_regex"),
+        &host_regex.unwrap_or_default(),
+    )
+    .map_err(&mut relay)
+    .ok();
+    Some(HostCondition {
+        hosts: hosts?,
+        host_regex: host_regex?,
     })
 }
 
@@ -641,6 +688,23 @@ mod tests {
             let errors = parse(json!({ "header": bad })).unwrap_err();
             assert_eq!(errors.0[0].field, "header", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_issue_example_is_accepted() {
+        let config = parse(json!({
+          "header": "x-route-subset",
+          "rules": [
+            {"match": {"hosts": ["www.google.com", "google.com"]}, "subset": "google"},
+            {"match": {"hosts": ["shop.example.com"], "path_prefix": "/api/", "headers": {"x-beta": "true"}}, "subset": "beta"},
+            {"match": {"hosts": ["shop.example.com"]},
+             "split": [{"subset": "v1", "weight": 90}, {"subset": "v2", "weight": 10}],
+             "sticky": {"cookie": "session"}}
+          ]
+        }))
+        .unwrap();
+        assert_eq!(config.rules.len(), 3);
+        assert_eq!(config.subsets(), ["beta", "google", "v1", "v2"]);
     }
 
     #[test]
@@ -888,6 +952,31 @@ mod tests {
                 json!({"rules": [{"match": {"host": ["a"]}, "subset": "a"}]}),
                 "rules[0].match.host",
                 "unknown field `host`",
+            ),
+            (
+                json!({"rules": [{"match": {"hosts": []}, "subset": "a"}]}),
+                "rules[0].match.hosts",
+                "at least one entry",
+            ),
+            (
+                json!({"rules": [{"match": {"host_regex": []}, "subset": "a"}]}),
+                "rules[0].match.host_regex",
+                "at least one entry",
+            ),
+            (
+                json!({"rules": [{"match": {"hosts": ["ok.com", "*bad.com"]}, "subset": "a"}]}),
+                "rules[0].match.hosts[1]",
+                "wildcard",
+            ),
+            (
+                json!({"rules": [{"match": {"hosts": ["https://a.com"]}, "subset": "a"}]}),
+                "rules[0].match.hosts[0]",
+                "not a URL",
+            ),
+            (
+                json!({"rules": [{"subset": "a"}, {"match": {"host_regex": ["("]}, "subset": "a"}]}),
+                "rules[1].match.host_regex[0]",
+                "",
             ),
             (
                 json!({"rules": [{"name": "", "subset": "a"}]}),

@@ -3,6 +3,7 @@
 use regex::{Regex, RegexBuilder};
 
 use super::request::Request;
+use crate::host::{HostPatterns, HostRegexSet};
 
 /// Upper bound, in bytes, on one compiled rule regex and on its lazy DFA cache. Every worker's VM
 /// holds its own copy, so a pathological pattern is refused at configuration time instead of
@@ -67,9 +68,27 @@ impl StringMatch {
     }
 }
 
+/// The destination test of a rule: `hosts` entries and `host_regex` patterns in the host
+/// allowlist's syntax, matched against the normalised `:authority`. Either list may match.
+#[derive(Debug)]
+pub(crate) struct HostCondition {
+    pub(crate) hosts: HostPatterns,
+    pub(crate) host_regex: HostRegexSet,
+}
+
+impl HostCondition {
+    fn matches(&self, request: &Request) -> bool {
+        request.authority().is_some_and(|authority| {
+            self.hosts.matches(authority).is_some()
+                || self.host_regex.matches(authority.host()).is_some()
+        })
+    }
+}
+
 /// Every condition of one rule's `match`; an absent condition holds for every request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Conditions {
+    pub(crate) hosts: Option<HostCondition>,
     pub(crate) path_exact: Option<String>,
     pub(crate) path_prefix: Option<String>,
     pub(crate) path_regex: Option<Regex>,
@@ -81,7 +100,7 @@ pub(crate) struct Conditions {
 }
 
 impl Conditions {
-    /// Whether every present condition holds. Cheap tests run first, regexes last.
+    /// Whether every present condition holds. Cheap tests run first; host parsing and regexes last.
     pub(crate) fn matches(&self, request: &Request) -> bool {
         let path = request.path();
         self.path_exact.as_ref().is_none_or(|exact| path == exact)
@@ -101,6 +120,10 @@ impl Conditions {
                 .query
                 .iter()
                 .all(|(name, test)| test.matches(request.query(name)))
+            && self
+                .hosts
+                .as_ref()
+                .is_none_or(|hosts| hosts.matches(request))
             && self
                 .path_regex
                 .as_ref()
@@ -238,6 +261,57 @@ mod tests {
             (&versioned, &[(":path", "/v2/items?canary=0")], false),
             (&versioned, &[(":path", "/x/v2/items?canary=1")], false),
             (&versioned, &[(":path", "/v2/items")], false),
+        ];
+        for (conditions, headers, expected) in cases {
+            assert_eq!(
+                conditions.matches(&request(headers)),
+                *expected,
+                "{conditions:?} on {headers:?}"
+            );
+        }
+    }
+
+    fn host_condition(hosts: &[&str], host_regex: &[&str]) -> Conditions {
+        let owned = |list: &[&str]| list.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+        Conditions {
+            hosts: Some(HostCondition {
+                hosts: HostPatterns::compile("hosts", &owned(hosts)).unwrap(),
+                host_regex: HostRegexSet::compile("host_regex", &owned(host_regex)).unwrap(),
+            }),
+            ..Conditions::default()
+        }
+    }
+
+    #[test]
+    fn hosts_use_the_allowlist_normalisation() {
+        let google = host_condition(&["www.google.com", "google.com"], &[]);
+        let shop_tls = host_condition(&["shop.example.com:443"], &[]);
+        let wildcard = host_condition(&["*.example.com"], &["api-[0-9]+\\.internal"]);
+        type Case<'a> = (&'a Conditions, &'a [(&'a str, &'a str)], bool);
+        let cases: &[Case] = &[
+            (&google, &[(":authority", "google.com")], true),
+            (&google, &[(":authority", "WWW.Google.COM.")], true),
+            (&google, &[(":authority", "google.com:8080")], true),
+            (&google, &[(":authority", "mail.google.com")], false),
+            (&google, &[(":authority", "google.com.evil.net")], false),
+            (&google, &[(":authority", "user@google.com")], false),
+            (&google, &[], false),
+            (
+                &shop_tls,
+                &[(":authority", "shop.example.com"), (":scheme", "https")],
+                true,
+            ),
+            (&shop_tls, &[(":authority", "shop.example.com:443")], true),
+            (
+                &shop_tls,
+                &[(":authority", "shop.example.com"), (":scheme", "http")],
+                false,
+            ),
+            (&shop_tls, &[(":authority", "shop.example.com")], false),
+            (&wildcard, &[(":authority", "a.b.example.com")], true),
+            (&wildcard, &[(":authority", "example.com")], false),
+            (&wildcard, &[(":authority", "api-7.internal")], true),
+            (&wildcard, &[(":authority", "api-x.internal")], false),
         ];
         for (conditions, headers, expected) in cases {
             assert_eq!(

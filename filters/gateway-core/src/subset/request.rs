@@ -4,8 +4,11 @@
 //! `:method` come from the same list, and one host call serves every rule.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::host::Authority;
+
+#[derive(Debug)]
 pub(crate) struct Request {
     /// Every header as the host holds it: lowercase names, in order, repeated names kept.
     headers: Vec<(String, String)>,
@@ -13,6 +16,9 @@ pub(crate) struct Request {
     path: String,
     /// Query parameters in order, names and values percent-decoded, `+` read as a space.
     query: Vec<(String, String)>,
+    /// `:authority`, normalised by the shared host module on first use: only rules with a host
+    /// condition pay for it. `None` when it is missing or does not parse.
+    authority: OnceCell<Option<Authority>>,
 }
 
 impl Request {
@@ -31,6 +37,7 @@ impl Request {
             path: path.to_string(),
             query,
             headers,
+            authority: OnceCell::new(),
         }
     }
 
@@ -40,6 +47,21 @@ impl Request {
 
     pub(crate) fn method(&self) -> Option<&str> {
         self.first(":method")
+    }
+
+    /// The normalised `:authority`, with the scheme's default port filled in when the client gave
+    /// none, so that an entry such as `shop.example.com:443` applies to `https://shop.example.com/`.
+    pub(crate) fn authority(&self) -> Option<&Authority> {
+        self.authority
+            .get_or_init(|| {
+                let authority = Authority::parse(self.first(":authority")?).ok()?;
+                Some(match self.first(":scheme") {
+                    Some("https") => authority.with_default_port(443),
+                    Some("http") => authority.with_default_port(80),
+                    _ => authority,
+                })
+            })
+            .as_ref()
     }
 
     fn first(&self, name: &str) -> Option<&str> {
@@ -225,5 +247,41 @@ mod tests {
         let request = request(&[(":method", "GET"), (":method", "POST")]);
         assert_eq!(request.method(), Some("GET"));
         assert_eq!(request.path(), "");
+    }
+
+    #[test]
+    fn authority_is_normalised_with_the_scheme_port() {
+        let cases = [
+            (
+                &[(":authority", "Shop.Example.COM.")][..],
+                Some("shop.example.com"),
+            ),
+            (
+                &[(":authority", "shop.example.com"), (":scheme", "https")][..],
+                Some("shop.example.com:443"),
+            ),
+            (
+                &[(":authority", "shop.example.com"), (":scheme", "http")][..],
+                Some("shop.example.com:80"),
+            ),
+            (
+                &[
+                    (":authority", "shop.example.com:8443"),
+                    (":scheme", "https"),
+                ][..],
+                Some("shop.example.com:8443"),
+            ),
+            (
+                &[(":authority", "[2001:DB8::1]:80")][..],
+                Some("[2001:db8::1]:80"),
+            ),
+            (&[(":authority", "user@shop.example.com")][..], None),
+            (&[(":authority", "shop example")][..], None),
+            (&[][..], None),
+        ];
+        for (headers, expected) in cases {
+            let authority = request(headers).authority().map(ToString::to_string);
+            assert_eq!(authority.as_deref(), expected, "{headers:?}");
+        }
     }
 }
