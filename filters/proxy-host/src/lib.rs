@@ -1,9 +1,10 @@
 //! What every gateway-wasm filter needs from the proxy-wasm host, written once: loading and
-//! validating the plugin configuration (fail closed), and choosing HTTP or network (L4) mode.
+//! validating the plugin configuration (fail closed), choosing HTTP or network (L4) mode, counters,
+//! and publishing filter state.
 
 use gateway_core::config::ConfigErrors;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{ContextType, LogLevel};
+use proxy_wasm::types::{ContextType, LogLevel, MetricType, Status};
 
 /// Istio passes the WasmPlugin's `pluginName` as the root id; a module that is both an HTTP and a
 /// network filter runs as a network filter when it is this.
@@ -62,4 +63,36 @@ pub fn load_configuration<T>(
 /// Logs through Envoy; a failing log call has nowhere better to go, so it is dropped.
 pub fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
+}
+
+/// A counter stat, defined once (at configure time) and then only incremented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter(u32);
+
+impl Counter {
+    /// Defines, or finds again after a reconfiguration, the counter `name`. A host that refuses is
+    /// logged and gives `None`: a missing stat must not stop the filter from doing its job.
+    pub fn define(filter: &str, name: &str) -> Option<Self> {
+        match hostcalls::define_metric(MetricType::Counter, name) {
+            Ok(id) => Some(Self(id)),
+            Err(status) => {
+                log(
+                    LogLevel::Warn,
+                    &format!("{filter}: cannot define counter {name}: {status:?}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Adds one. A failed stat update is dropped rather than allowed to fail the request.
+    pub fn increment(self) {
+        let _ = hostcalls::increment_metric(self.0, 1);
+    }
+}
+
+/// Publishes `value` as filter state under `key`; Envoy stores it as `wasm.<key>`, where later
+/// filters and the native access logger (`%FILTER_STATE(wasm.<key>:PLAIN)%`) read it.
+pub fn set_filter_state(key: &str, value: &str) -> Result<(), Status> {
+    hostcalls::set_property(vec![key], Some(value.as_bytes()))
 }
