@@ -1029,4 +1029,63 @@ mod tests {
             "{errors}"
         );
     }
+
+    const SCHEMA: &str = include_str!("../../../../schemas/subset-tagger.schema.json");
+
+    #[test]
+    fn schema_examples_are_accepted() {
+        let schema: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
+        let examples = schema["examples"].as_array().unwrap();
+        assert!(!examples.is_empty());
+        for example in examples {
+            parse(example.clone()).unwrap_or_else(|errors| panic!("{example}: {errors}"));
+        }
+    }
+
+    /// The schema documents exactly the fields the parser accepts: an unknown field's error lists
+    /// the accepted ones, which must be the schema's properties for that object.
+    #[test]
+    fn schema_properties_are_the_accepted_fields() {
+        let schema: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
+        let properties = |pointer: &str| -> BTreeSet<String> {
+            let object = schema.pointer(pointer).unwrap().as_object().unwrap();
+            object.keys().cloned().collect()
+        };
+        let split = json!([{"subset": "a", "weight": 1}]);
+        let cases = [
+            ("/properties", json!({"zzz": 1})),
+            ("/$defs/rule/properties", json!({"rules": [{"zzz": 1}]})),
+            (
+                "/$defs/match/properties",
+                json!({"rules": [{"match": {"zzz": 1}}]}),
+            ),
+            (
+                "/$defs/share/properties",
+                json!({"rules": [{"split": [{"zzz": 1}]}]}),
+            ),
+            (
+                "/$defs/sticky/properties",
+                json!({"rules": [{"split": split, "sticky": {"zzz": 1}}]}),
+            ),
+            (
+                "/$defs/setCookie/properties",
+                json!({"rules": [{"split": split, "set_cookie": {"zzz": 1}}]}),
+            ),
+            (
+                "/$defs/stringMatch/oneOf/1/properties",
+                json!({"rules": [{"match": {"headers": {"x": {"zzz": 1}}}}]}),
+            ),
+        ];
+        for (pointer, config) in cases {
+            let errors = parse(config).unwrap_err();
+            let reason = &errors.0[0].reason;
+            let accepted: BTreeSet<String> = reason
+                .split('`')
+                .skip(3)
+                .step_by(2)
+                .map(str::to_string)
+                .collect();
+            assert_eq!(accepted, properties(pointer), "{pointer}: {reason}");
+        }
+    }
 }
