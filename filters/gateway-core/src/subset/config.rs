@@ -332,6 +332,7 @@ fn compile_rule(
         }
         (None, Some(shares)) => compile_split(
             &field,
+            tag_header,
             shares,
             rule.sticky,
             rule.fallback,
@@ -496,6 +497,7 @@ fn compile_string_match(raw: RawStringMatch) -> Result<StringMatch, String> {
 
 fn compile_split(
     field: &str,
+    tag_header: &str,
     shares: Vec<RawShare>,
     sticky: Option<RawSticky>,
     fallback: Option<Fallback>,
@@ -533,6 +535,16 @@ fn compile_split(
         Some(Some(sticky)) => Some(sticky),
         None => None,
     };
+    if let Some(StickyKey::Header(header)) = &sticky {
+        if header == tag_header {
+            // The tag header is the filter's output; keying on it would let the client steer.
+            errors.push(
+                format!("{field}.sticky.header"),
+                "is the tag header itself, which the filter writes",
+            );
+            valid = false;
+        }
+    }
     let set_cookie = set_cookie.and_then(|raw| {
         let cookie_field = format!("{field}.set_cookie");
         if !matches!(sticky, Some(StickyKey::Cookie(_))) {
@@ -842,6 +854,11 @@ mod tests {
                 json!({"rules": [{"split": [{"subset": "a", "weight": 1}], "sticky": {"query": ""}}]}),
                 "rules[0].sticky.query",
                 "must not be empty",
+            ),
+            (
+                json!({"rules": [{"split": [{"subset": "a", "weight": 1}], "sticky": {"header": "X-Route-Subset"}}]}),
+                "rules[0].sticky.header",
+                "the tag header itself",
             ),
             (
                 json!({"rules": [{"split": [{"subset": "a", "weight": 1}], "fallback": "coin"}]}),
