@@ -1,9 +1,10 @@
 //! What every gateway-wasm filter needs from the proxy-wasm host, written once: loading and
-//! validating the plugin configuration (fail closed), and choosing HTTP or network (L4) mode.
+//! validating the plugin configuration (fail closed), choosing HTTP or network (L4) mode, counters,
+//! filter state, and reading headers and attributes without the SDK's panics.
 
 use gateway_core::config::ConfigErrors;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{ContextType, LogLevel};
+use proxy_wasm::types::{ContextType, LogLevel, MapType, MetricType};
 
 /// Istio passes the WasmPlugin's `pluginName` as the root id; a module that is both an HTTP and a
 /// network filter runs as a network filter when it is this.
@@ -62,4 +63,60 @@ pub fn load_configuration<T>(
 /// Logs through Envoy; a failing log call has nowhere better to go, so it is dropped.
 pub fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
+}
+
+/// A counter in Envoy's stats; Envoy shows it with a `wasmcustom.` prefix. The default, never
+/// defined, counts nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counter(Option<u32>);
+
+impl Counter {
+    /// Defines (or finds, on a configuration update) the counter `name`. A counter the host refuses
+    /// to define counts nothing rather than fail requests.
+    pub fn define(name: &str) -> Self {
+        Self(hostcalls::define_metric(MetricType::Counter, name).ok())
+    }
+
+    pub fn increment(self) {
+        if let Some(id) = self.0 {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+}
+
+/// A request header as text. The SDK's `get_http_request_header` panics (trapping the VM) on a value
+/// that is not UTF-8, which any client can send; here invalid bytes become U+FFFD instead, which no
+/// name or token matches.
+pub fn request_header(name: &str) -> Option<String> {
+    hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+        .ok()
+        .flatten()
+        .map(text)
+}
+
+/// An Envoy attribute (`connection.requested_server_name`, ...) as text; `None` when absent.
+pub fn property_text(path: &[&str]) -> Option<String> {
+    hostcalls::get_property(path.to_vec())
+        .ok()
+        .flatten()
+        .map(text)
+}
+
+/// An integer Envoy attribute (`destination.port`, ...), which Envoy passes as 8 little-endian bytes.
+pub fn property_int(path: &[&str]) -> Option<i64> {
+    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
+    <[u8; 8]>::try_from(bytes.as_slice())
+        .ok()
+        .map(i64::from_le_bytes)
+}
+
+/// Publishes `value` as filter state `wasm.{key}` for later filters and the native access logger
+/// (`%FILTER_STATE(wasm.{key}:PLAIN)%`).
+pub fn set_filter_state(key: &str, value: &str) {
+    let _ = hostcalls::set_property(vec![key], Some(value.as_bytes()));
+}
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
