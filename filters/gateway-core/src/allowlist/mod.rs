@@ -200,4 +200,34 @@ mod tests {
             );
         }
     }
+
+    /// The published JSON Schema must describe exactly what the filter accepts: its examples are valid
+    /// configurations, every property and enum value it lists is accepted, and a property it does not
+    /// list is refused.
+    #[test]
+    fn json_schema_agrees_with_the_parser() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../schemas/host-allowlist.schema.json")).unwrap();
+        for example in schema["examples"].as_array().unwrap() {
+            Allowlist::from_json(example.to_string().as_bytes())
+                .unwrap_or_else(|errors| panic!("{example}: {errors}"));
+        }
+        let properties = schema["properties"].as_object().unwrap();
+        let mut names: Vec<&str> = properties.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["deny", "host_regex", "hosts", "mode", "on_sni_mismatch"]);
+        for (name, property) in properties {
+            let values = match property["enum"].as_array() {
+                Some(values) => values.clone(),
+                None => vec![property["default"].clone()],
+            };
+            for value in values {
+                let document = serde_json::json!({ name.as_str(): value }).to_string();
+                Allowlist::from_json(document.as_bytes())
+                    .unwrap_or_else(|errors| panic!("{document}: {errors}"));
+            }
+        }
+        assert_eq!(schema["additionalProperties"], false);
+        assert!(Allowlist::from_json(br#"{"extra": 1}"#).is_err());
+    }
 }
