@@ -124,12 +124,7 @@ impl HttpContext for TaggerHttp {
             context_id: self.context_id,
         });
         apply_header(&tagger.config.header, &decision.header);
-        if let Err(status) = set_filter_state(SUBSET_TAG, &decision.filter_state()) {
-            log(
-                LogLevel::Warn,
-                &format!("{FILTER_NAME}: cannot set filter state {SUBSET_TAG}: {status:?}"),
-            );
-        }
+        set_filter_state(FILTER_NAME, SUBSET_TAG, &decision.filter_state());
         tagger.stats.count(&decision);
         self.set_cookie = decision.set_cookie;
         Action::Continue

@@ -76,6 +76,16 @@ impl HostRegexSet {
     }
 }
 
+impl Default for HostRegexSet {
+    /// No patterns: matches nothing.
+    fn default() -> Self {
+        Self {
+            patterns: Vec::new(),
+            set: RegexSet::empty(),
+        }
+    }
+}
+
 /// One line for Envoy's log: the regex crate's syntax errors span several lines (pattern, caret,
 /// message), of which the message is the useful part.
 fn describe(error: &regex::Error) -> String {
