@@ -261,6 +261,8 @@ fn spawn(options: &EnvoyOptions, dir: &Path) -> Result<Child> {
         .arg("--concurrency")
         .arg(options.concurrency.to_string())
         .arg("--disable-hot-restart")
+        // Access-log files are read while Envoy runs; its default flushes them every 10 s.
+        .args(["--file-flush-interval-msec", "100"])
         .args(["--log-level", "info"])
         .args(["--log-format", "[%Y-%m-%d %T.%e][%l][%n] %v"])
         .current_dir(dir)

@@ -3,18 +3,22 @@
 //! behind the egress. `cargo xtask demo` shows them; the end-to-end tests run the same thing.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use crate::client::{self, HttpRequest, Protocol};
 use crate::envoy::{Envoy, EnvoyOptions};
 use crate::modules;
 use crate::paths;
+use crate::pki::CertificateAuthority;
 use crate::template::{self, Vars};
 use crate::upstream::{Reply, Responder, Upstream};
 use crate::Result;
 
 /// The public name of the app behind the ingress gateway.
 pub const APP_HOST: &str = "command-runner.example.com";
+/// The external hosts the egress gateway lets out.
+pub const ALLOWED_EXTERNAL_HOSTS: [&str; 2] = ["www.google.com", "google.com"];
 
 /// Ports to listen on; 0 lets the kernel choose.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +27,7 @@ pub struct GatewayPorts {
     pub ingress_http: u16,
     pub egress_admin: u16,
     pub egress_http: u16,
+    pub egress_tls: u16,
 }
 
 impl GatewayPorts {
@@ -33,6 +38,7 @@ impl GatewayPorts {
             ingress_http: 0,
             egress_admin: 0,
             egress_http: 0,
+            egress_tls: 0,
         }
     }
 
@@ -43,6 +49,7 @@ impl GatewayPorts {
             ingress_http: 10080,
             egress_admin: 19001,
             egress_http: 10081,
+            egress_tls: 10443,
         }
     }
 }
@@ -52,10 +59,16 @@ pub struct LocalGateways {
     /// The command-runner app behind the ingress gateway; `/fetch?host=H` makes it call `http://H/`
     /// through the egress gateway, as its sidecar would send it there.
     pub app: Upstream,
-    /// Stand-in for www.google.com and google.com (the `google` subset).
+    /// Stand-in for www.google.com and google.com (the `google` subset), over HTTP and HTTPS.
     pub google: Upstream,
-    /// Stand-in for the rest of the internet.
+    pub google_tls: Upstream,
+    /// Stand-in for the rest of the internet, over HTTP and HTTPS.
     pub internet: Upstream,
+    pub internet_tls: Upstream,
+    /// Receives the egress access log's NDJSON batches.
+    pub collector: Upstream,
+    /// Trusted by the stand-ins' certificates; a TLS client of the stand-ins needs it.
+    pub ca: CertificateAuthority,
     pub ingress: Envoy,
     pub egress: Envoy,
 }
@@ -63,30 +76,53 @@ pub struct LocalGateways {
 impl LocalGateways {
     pub fn start(ports: GatewayPorts) -> Result<Self> {
         modules::build_once()?;
+        let ca = CertificateAuthority::new()?;
         let egress_addr: Arc<OnceLock<SocketAddr>> = Arc::new(OnceLock::new());
         let app = Upstream::start_with("command-runner", command_runner(Arc::clone(&egress_addr)), None)?;
         let google = Upstream::start("google")?;
+        let google_tls = Upstream::start_tls("google", ca.issue(&ALLOWED_EXTERNAL_HOSTS)?.server_config(&[b"http/1.1"])?)?;
         let internet = Upstream::start("internet")?;
+        let internet_tls = Upstream::start_tls("internet", ca.issue(&["internet.example"])?.server_config(&[b"http/1.1"])?)?;
+        let collector = Upstream::start("log-collector")?;
 
+        let egress_dir = Envoy::work_dir("egress")?;
         let egress_vars = common_vars(ports.egress_admin)
+            .set("ACCESS_LOG_PATH", egress_dir.path().join("access.log").display())
             .set("EGRESS_HTTP_PORT", ports.egress_http)
+            .set("EGRESS_TLS_PORT", ports.egress_tls)
             .set("GOOGLE_HOST", "127.0.0.1")
             .set("GOOGLE_PORT", google.port())
+            .set("GOOGLE_TLS_PORT", google_tls.port())
             .set("INTERNET_HOST", "127.0.0.1")
-            .set("INTERNET_PORT", internet.port());
-        let egress = Envoy::start(EnvoyOptions::new("egress", render("egress-gateway.yaml", &egress_vars)?))?;
+            .set("INTERNET_PORT", internet.port())
+            .set("INTERNET_TLS_PORT", internet_tls.port())
+            .set("COLLECTOR_HOST", "127.0.0.1")
+            .set("COLLECTOR_PORT", collector.port());
+        let egress = Envoy::start_in(
+            EnvoyOptions::new("egress", render("egress-gateway.yaml", &egress_vars)?),
+            egress_dir,
+        )?;
         let _ = egress_addr.set(egress.listener_addr("egress_http")?);
 
+        let ingress_dir = Envoy::work_dir("ingress")?;
         let ingress_vars = common_vars(ports.ingress_admin)
+            .set("ACCESS_LOG_PATH", ingress_dir.path().join("access.log").display())
             .set("INGRESS_HTTP_PORT", ports.ingress_http)
             .set("APP_HOST", "127.0.0.1")
             .set("APP_PORT", app.port());
-        let ingress = Envoy::start(EnvoyOptions::new("ingress", render("ingress-gateway.yaml", &ingress_vars)?))?;
+        let ingress = Envoy::start_in(
+            EnvoyOptions::new("ingress", render("ingress-gateway.yaml", &ingress_vars)?),
+            ingress_dir,
+        )?;
 
         Ok(Self {
             app,
             google,
+            google_tls,
             internet,
+            internet_tls,
+            collector,
+            ca,
             ingress,
             egress,
         })
@@ -98,6 +134,15 @@ impl LocalGateways {
 
     pub fn egress_http(&self) -> Result<SocketAddr> {
         self.egress.listener_addr("egress_http")
+    }
+
+    pub fn egress_tls(&self) -> Result<SocketAddr> {
+        self.egress.listener_addr("egress_tls")
+    }
+
+    /// The file Envoy's own access logger writes the JSON records to.
+    pub fn access_log_path(envoy: &Envoy) -> PathBuf {
+        envoy.work_path().join("access.log")
     }
 }
 
@@ -142,89 +187,4 @@ fn query_param(path: &str, name: &str) -> Option<String> {
         let (key, value) = pair.split_once('=')?;
         (key == name).then(|| value.to_string())
     })
-}
-
-/// One step of the walk-through: what was done, what happened, whether it behaved.
-#[derive(Debug, Clone)]
-pub struct Step {
-    pub title: String,
-    pub details: Vec<String>,
-    pub ok: bool,
-}
-
-/// The seed's story, step by step: client → ingress → app; app → egress → external.
-pub fn walkthrough(gateways: &LocalGateways) -> Vec<Step> {
-    let ingress = match gateways.ingress_http() {
-        Ok(addr) => addr,
-        Err(error) => {
-            return vec![Step {
-                title: "find the ingress gateway".to_string(),
-                details: vec![error],
-                ok: false,
-            }]
-        }
-    };
-    vec![
-        request_step(
-            "client → ingress gateway → command-runner app",
-            ingress,
-            &HttpRequest::get(APP_HOST, "/"),
-            Expect { status: 200, served_by: ("x-upstream", "command-runner") },
-        ),
-        egress_step(gateways, ingress, "www.google.com"),
-        egress_step(gateways, ingress, "google.com"),
-    ]
-}
-
-struct Expect {
-    status: u16,
-    /// A response header naming the upstream that must have served the request.
-    served_by: (&'static str, &'static str),
-}
-
-fn request_step(title: &str, addr: SocketAddr, request: &HttpRequest, expect: Expect) -> Step {
-    let shown = format!("GET http://{}{} (via {addr})", request.authority, request.path);
-    match client::send(addr, Protocol::Http1, None, request) {
-        Ok(response) => {
-            let (header, upstream) = expect.served_by;
-            let served_by = response.header(header).unwrap_or("-");
-            let ok = response.status == expect.status && served_by == upstream;
-            Step {
-                title: title.to_string(),
-                details: vec![
-                    shown,
-                    format!("→ {} from {served_by}: {}", response.status, response.body_text().trim()),
-                    format!("expected {} from {upstream}", expect.status),
-                ],
-                ok,
-            }
-        }
-        Err(error) => Step {
-            title: title.to_string(),
-            details: vec![shown, format!("→ failed: {error}")],
-            ok: false,
-        },
-    }
-}
-
-/// The app calls `host` through the egress gateway; the `google` stand-in must serve it and see
-/// the original Host.
-fn egress_step(gateways: &LocalGateways, ingress: SocketAddr, host: &str) -> Step {
-    let before = gateways.google.requests().len();
-    let mut step = request_step(
-        &format!("command-runner app → egress gateway → {host}"),
-        ingress,
-        &HttpRequest::get(APP_HOST, &format!("/fetch?host={host}")),
-        Expect { status: 200, served_by: ("x-egress-upstream", "google") },
-    );
-    let seen = gateways.google.requests();
-    let arrived = seen.get(before..).unwrap_or_default();
-    let saw_host = arrived.iter().any(|request| request.authority() == Some(host));
-    step.details.push(format!(
-        "the {host} stand-in received {} request(s){}",
-        arrived.len(),
-        if saw_host { format!(" for Host {host}") } else { String::new() }
-    ));
-    step.ok &= saw_host;
-    step
 }

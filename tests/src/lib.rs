@@ -11,6 +11,7 @@ pub mod modules;
 pub mod paths;
 pub mod pki;
 pub mod template;
+pub mod walkthrough;
 pub mod upstream;
 pub mod wasm_filter;
 

@@ -1,7 +1,8 @@
 //! The demo's gateways (the configurations in `gateways/`, as `cargo xtask demo` runs them) behave
 //! as the walk-through says, step by step.
 
-use e2e::gateways::{walkthrough, GatewayPorts, LocalGateways};
+use e2e::gateways::{GatewayPorts, LocalGateways};
+use e2e::walkthrough::walkthrough;
 
 #[test]
 fn every_walkthrough_step_behaves() {

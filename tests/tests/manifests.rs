@@ -88,10 +88,17 @@ fn plugins_keep_the_promised_settings() {
         assert_eq!(plugin.field("failStrategy"), expected_fail_strategy, "{at}");
         assert!(plugin.field("url").starts_with("oci://"), "{at}: url");
         let phase = plugin.field("phase");
-        match plugin.filter().as_str() {
-            "host-allowlist" => assert_eq!(phase, "AUTHN", "{at}"),
-            "subset-tagger" => assert_eq!(phase, "AUTHZ", "{at}"),
-            _ => assert_eq!(phase, "STATS", "{at}"),
+        match (plugin.filter().as_str(), network) {
+            ("host-allowlist", _) => assert_eq!(phase, "AUTHN", "{at}"),
+            ("subset-tagger", _) => assert_eq!(phase, "AUTHZ", "{at}"),
+            ("access-log", false) => assert_eq!(phase, "STATS", "{at}"),
+            // Logs a connection only if it saw its start: before the allowlist, which closes
+            // denied connections at their start (same phase, higher priority runs first).
+            ("access-log", true) => {
+                assert_eq!(phase, "AUTHN", "{at}");
+                assert!(plugin.spec["priority"].as_i64() > Some(1000), "{at}: priority");
+            }
+            (other, _) => panic!("{at}: unknown filter {other}"),
         }
     }
 }

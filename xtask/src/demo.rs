@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use e2e::gateways::{self, GatewayPorts, LocalGateways, APP_HOST};
+use e2e::gateways::{GatewayPorts, LocalGateways, APP_HOST};
+use e2e::walkthrough;
 
 use crate::{cmd, setup};
 
@@ -21,14 +22,27 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let local = LocalGateways::start(GatewayPorts::demo())?;
     let ingress = local.ingress_http()?;
     let egress = local.egress_http()?;
+    let egress_tls = local.egress_tls()?;
     println!("  ingress gateway  http://{ingress}  admin http://{}", local.ingress.admin_addr());
-    println!("  egress gateway   http://{egress}  admin http://{}", local.egress.admin_addr());
+    println!("  egress gateway   http://{egress}  TLS passthrough {egress_tls}  admin http://{}", local.egress.admin_addr());
     println!("  command-runner app (behind ingress) 127.0.0.1:{}", local.app.port());
-    println!("  stand-ins behind egress: www.google.com/google.com 127.0.0.1:{}, rest of the internet 127.0.0.1:{}", local.google.port(), local.internet.port());
+    println!(
+        "  stand-ins behind egress: www.google.com/google.com 127.0.0.1:{} (TLS :{}), rest of the internet 127.0.0.1:{} (TLS :{}), log collector 127.0.0.1:{}",
+        local.google.port(),
+        local.google_tls.port(),
+        local.internet.port(),
+        local.internet_tls.port(),
+        local.collector.port()
+    );
     println!("  configurations: gateways/ingress-gateway.yaml, gateways/egress-gateway.yaml");
+    println!(
+        "  JSON access logs: {} and {}",
+        LocalGateways::access_log_path(&local.ingress).display(),
+        LocalGateways::access_log_path(&local.egress).display()
+    );
 
     println!("\nWalk-through:");
-    let steps = gateways::walkthrough(&local);
+    let steps = walkthrough::walkthrough(&local);
     let total = steps.len();
     for (number, step) in steps.iter().enumerate() {
         let verdict = if step.ok { "ok" } else { "UNEXPECTED" };
@@ -51,7 +65,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("\nThe gateways stay up. Try:");
     println!("  curl -i -H 'Host: {APP_HOST}' http://{ingress}/");
     println!("  curl -i -H 'Host: {APP_HOST}' 'http://{ingress}/fetch?host=www.google.com'");
+    println!("  curl -i -H 'Host: {APP_HOST}' 'http://{ingress}/fetch?host=evil.example.com'");
     println!("  curl -i -H 'Host: evil.example.com' http://{egress}/");
+    println!("  tail -f {}", LocalGateways::access_log_path(&local.egress).display());
     println!("  curl -s http://{}/stats | grep wasm", local.egress.admin_addr());
     println!("Press Ctrl-C to stop.");
     wait_for_interrupt();
