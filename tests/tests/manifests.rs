@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use gateway_core::access_log::AccessLogConfig;
-use gateway_core::allowlist::AllowlistConfig;
+use gateway_core::allowlist::Allowlist;
 use gateway_core::subset::TaggerConfig;
 use serde::Deserialize;
 
@@ -63,7 +63,7 @@ fn every_plugin_config_is_accepted_by_its_filter() {
     for plugin in &plugins {
         let config = serde_json::to_vec(&plugin.spec["pluginConfig"]).unwrap();
         let result = match plugin.filter().as_str() {
-            "host-allowlist" => AllowlistConfig::from_json(&config).map(drop),
+            "host-allowlist" => Allowlist::from_json(&config).map(drop),
             "subset-tagger" => TaggerConfig::from_json(&config).map(drop),
             "access-log" => AccessLogConfig::from_json(&config).map(drop),
             other => panic!("{}: {}: unknown filter image {other:?}", plugin.file, plugin.name),

@@ -2,6 +2,7 @@
 
 mod cmd;
 mod demo;
+mod oci;
 mod setup;
 mod test;
 
@@ -17,6 +18,15 @@ commands:
                    ARGS go to `cargo test --workspace` (e.g. `-- allowlist` to filter)
   demo [--once]    setup + build + local ingress and egress gateways with a scripted walk-through;
                    stays up until Ctrl-C, or exits after the script with --once
+  oci build [--variant compat|oci|all] [--out DIR]
+                   build the modules, then per filter an OCI image layout in
+                   DIR/<filter>/<variant>/ (default DIR: target/oci); prints each manifest digest
+  oci push --registry HOST[:PORT]/REPO --tag T [--variant compat|oci] [--insecure]
+           [--out DIR] [--manifests DIR]
+                   build, then push each filter as HOST[:PORT]/REPO/<filter>:T and pin its url and
+                   sha256 in the WasmPlugin manifests (default DIR: wasm-plugins-manifests);
+                   credentials: OCI_USERNAME/OCI_PASSWORD, else $DOCKER_CONFIG/config.json
+                   (~/.docker/config.json), else anonymous; --insecure: plain HTTP
 ";
 
 fn main() -> ExitCode {
@@ -33,6 +43,7 @@ fn main() -> ExitCode {
         "build" => cmd::build_modules(),
         "test" => test::run(rest),
         "demo" => demo::run(rest),
+        "oci" => oci::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

@@ -3,6 +3,8 @@
 use gateway_core::access_log::{BatchBuffer, Outcome};
 use proxy_host::Counter;
 
+use crate::FILTER_NAME;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Metrics {
     /// Records built and handed to the sinks.
@@ -20,11 +22,11 @@ pub struct Metrics {
 impl Metrics {
     pub fn define() -> Self {
         Self {
-            records: Counter::define("access_log.records"),
-            sampled_out: Counter::define("access_log.sampled_out"),
-            sent: Counter::define("access_log.sent"),
-            dropped: Counter::define("access_log.dropped"),
-            failed_batches: Counter::define("access_log.failed_batches"),
+            records: Counter::define(FILTER_NAME, "access_log.records"),
+            sampled_out: Counter::define(FILTER_NAME, "access_log.sampled_out"),
+            sent: Counter::define(FILTER_NAME, "access_log.sent"),
+            dropped: Counter::define(FILTER_NAME, "access_log.dropped"),
+            failed_batches: Counter::define(FILTER_NAME, "access_log.failed_batches"),
         }
     }
 

@@ -6,4 +6,5 @@ pub mod access_log;
 pub mod allowlist;
 pub mod config;
 pub mod filter_state;
+pub mod host;
 pub mod subset;

@@ -1,10 +1,10 @@
 //! What every gateway-wasm filter needs from the proxy-wasm host, written once: loading and
-//! validating the plugin configuration (fail closed), choosing HTTP or network (L4) mode, logging
-//! and counters.
+//! validating the plugin configuration (fail closed), choosing HTTP or network (L4) mode, counters,
+//! filter state, and reading headers and attributes without the SDK's panics.
 
 use gateway_core::config::ConfigErrors;
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{ContextType, LogLevel, MetricType};
+use proxy_wasm::types::{ContextType, LogLevel, MapType, MetricType};
 
 /// Istio passes the WasmPlugin's `pluginName` as the root id; a module that is both an HTTP and a
 /// network filter runs as a network filter when it is this.
@@ -69,19 +69,78 @@ pub fn log(level: LogLevel, message: &str) {
 }
 
 /// A counter in Envoy's stats, where it shows as `wasmcustom.<name>`. Every worker's VM defines it
-/// under the same name and Envoy adds them up. A counter the host refused to define counts nothing:
-/// stats are not worth failing a request for.
-#[derive(Debug, Clone, Copy)]
+/// under the same name and Envoy adds them up. Defined once (at configure time), then only
+/// incremented. A counter the host refused to define is logged and counts nothing: stats are not
+/// worth failing a request for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counter(Option<u32>);
 
 impl Counter {
-    pub fn define(name: &str) -> Self {
-        Self(hostcalls::define_metric(MetricType::Counter, name).ok())
+    /// Defines, or finds again after a reconfiguration, the counter `name`.
+    pub fn define(filter: &str, name: &str) -> Self {
+        match hostcalls::define_metric(MetricType::Counter, name) {
+            Ok(id) => Self(Some(id)),
+            Err(status) => {
+                log(
+                    LogLevel::Warn,
+                    &format!("{filter}: cannot define counter {name}: {status:?}"),
+                );
+                Self(None)
+            }
+        }
     }
 
+    pub fn increment(self) {
+        self.add(1);
+    }
+
+    /// Adds `amount`; a failed stat update is dropped rather than allowed to fail the request.
     pub fn add(self, amount: u64) {
         if let (Some(id), Ok(amount @ 1..)) = (self.0, i64::try_from(amount)) {
             let _ = hostcalls::increment_metric(id, amount);
         }
     }
+}
+
+/// A request header as text. The SDK's `get_http_request_header` panics (trapping the VM) on a value
+/// that is not UTF-8, which any client can send; here invalid bytes become U+FFFD instead, which no
+/// name or token matches.
+pub fn request_header(name: &str) -> Option<String> {
+    hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+        .ok()
+        .flatten()
+        .map(text)
+}
+
+/// An Envoy attribute (`connection.requested_server_name`, ...) as text; `None` when absent.
+pub fn property_text(path: &[&str]) -> Option<String> {
+    hostcalls::get_property(path.to_vec())
+        .ok()
+        .flatten()
+        .map(text)
+}
+
+/// An integer Envoy attribute (`destination.port`, ...), which Envoy passes as 8 little-endian bytes.
+pub fn property_int(path: &[&str]) -> Option<i64> {
+    let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
+    <[u8; 8]>::try_from(bytes.as_slice())
+        .ok()
+        .map(i64::from_le_bytes)
+}
+
+/// Publishes `value` as filter state under `key`; Envoy stores it as `wasm.<key>`, where later
+/// filters and the native access logger (`%FILTER_STATE(wasm.<key>:PLAIN)%`) read it. A refusal is
+/// logged: the request goes on, only its log record lacks the value.
+pub fn set_filter_state(filter: &str, key: &str, value: &str) {
+    if let Err(status) = hostcalls::set_property(vec![key], Some(value.as_bytes())) {
+        log(
+            LogLevel::Warn,
+            &format!("{filter}: cannot set filter state {key}: {status:?}"),
+        );
+    }
+}
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }

@@ -1,8 +1,7 @@
-//! host-allowlist: configuration.
+//! host-allowlist: the plugin configuration as written (JSON). Field names are the contract of issue 3;
+//! `schemas/host-allowlist.schema.json` describes the same document.
 
 use serde::Deserialize;
-
-use crate::config::{parse_json, ConfigErrors, ErrorCollector};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -14,6 +13,7 @@ pub enum Mode {
     Audit,
 }
 
+/// The answer to a denied HTTP request (the filter adds a reason header).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Denial {
@@ -41,11 +41,15 @@ impl Default for Denial {
     }
 }
 
+/// What to do when a TLS-terminating listener's SNI names another host than the request's authority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnSniMismatch {
+    /// Answer `421 Misdirected Request`, unless both names are allowed (HTTP/2 connection coalescing
+    /// under a multi-name certificate is legitimate).
     #[default]
     Reject,
+    /// Decide on the authority alone.
     Allow,
 }
 
@@ -62,45 +66,4 @@ pub struct AllowlistConfig {
     pub deny: Denial,
     #[serde(default)]
     pub on_sni_mismatch: OnSniMismatch,
-}
-
-impl AllowlistConfig {
-    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigErrors> {
-        let config: Self = parse_json(bytes)?;
-        let mut errors = ErrorCollector::default();
-        if !(200..=599).contains(&config.deny.status) {
-            errors.push(
-                "deny.status",
-                format!("{} is not an HTTP status from 200 to 599", config.deny.status),
-            );
-        }
-        errors.finish(config)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    use super::*;
-
-    #[test]
-    fn defaults_enforce_with_403() {
-        let config = AllowlistConfig::from_json(b"{}").unwrap();
-        assert_eq!(config.mode, Mode::Enforce);
-        assert_eq!(config.deny.status, 403);
-    }
-
-    #[test]
-    fn status_out_of_range_names_the_field() {
-        let errors = AllowlistConfig::from_json(br#"{"deny":{"status":99}}"#).unwrap_err();
-        assert_eq!(errors.to_string(), "deny.status: 99 is not an HTTP status from 200 to 599");
-    }
-
-    #[test]
-    fn unknown_mode_names_the_field() {
-        let errors = AllowlistConfig::from_json(br#"{"mode":"log"}"#).unwrap_err();
-        assert_eq!(errors.0[0].field, "mode");
-    }
 }

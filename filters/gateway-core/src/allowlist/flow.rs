@@ -1,0 +1,591 @@
+//! The request and connection flows: read what the client asked for, decide, and say what the filter
+//! must do. The proxy is read only through [`RequestHost`] and [`ConnectionHost`]; the filter crate
+//! implements them over proxy-wasm host calls, the tests over fixed values.
+
+use std::fmt;
+
+use super::config::{Mode, OnSniMismatch};
+use super::decision::{Decision, Outcome, Reason};
+use super::Allowlist;
+use crate::host::{Authority, AuthorityError, Host};
+
+/// Response header that carries the [`Reason`] code of a denial.
+pub const REASON_HEADER: &str = "x-gateway-wasm-denied-reason";
+/// RFC 9110 `421 Misdirected Request`: the connection's TLS name is not the request's host.
+pub const MISDIRECTED_STATUS: u32 = 421;
+pub const MISDIRECTED_BODY: &str =
+    "misdirected request: the TLS server name does not match the requested host";
+
+/// What the HTTP flow reads from the proxy. Each method is called at most once per request, and
+/// only when the decision needs it.
+pub trait RequestHost {
+    /// `:authority` (HTTP/1 `Host`), as received.
+    fn authority(&self) -> Option<String>;
+    /// `:scheme`; an authority without a port gets the scheme's default port.
+    fn scheme(&self) -> Option<String>;
+    /// The downstream TLS SNI (`connection.requested_server_name`): `None` or empty when the listener
+    /// does not terminate TLS or the client sent none.
+    fn requested_server_name(&self) -> Option<String>;
+}
+
+/// What the TLS passthrough (network filter) flow reads from the proxy, once per connection.
+pub trait ConnectionHost {
+    /// The TLS SNI (`connection.requested_server_name`), read by Envoy's TLS inspector.
+    fn requested_server_name(&self) -> Option<String>;
+    /// The port the connection arrived on (`destination.port`), for `host:port` entries.
+    fn destination_port(&self) -> Option<u16>;
+}
+
+/// What the filter must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// Let the request or connection through.
+    Continue,
+    /// Answer the HTTP request locally; nothing of it reaches the upstream.
+    Respond(DenyResponse<'a>),
+    /// Close the downstream connection before any byte reaches the upstream.
+    Close,
+}
+
+/// A local answer to a denied HTTP request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DenyResponse<'a> {
+    pub status: u32,
+    pub body: &'a str,
+    pub reason: Reason,
+}
+
+impl DenyResponse<'_> {
+    pub fn headers(&self) -> [(&'static str, &'static str); 2] {
+        [
+            (REASON_HEADER, self.reason.as_str()),
+            ("content-type", "text/plain; charset=utf-8"),
+        ]
+    }
+}
+
+/// What was decided on, kept as received so that log lines show what the client sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Subject {
+    Authority(Option<String>),
+    AuthorityOverSni { authority: String, sni: String },
+    Sni(Option<String>),
+}
+
+/// The outcome of one decision: what to publish, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict<'a> {
+    pub decision: Decision<'a>,
+    pub action: Action<'a>,
+    subject: Subject,
+    invalid: Option<AuthorityError>,
+}
+
+impl Verdict<'_> {
+    /// One log line, e.g. `would deny "evil.example:443": host_not_listed`. Client-sent text is quoted
+    /// and escaped, so a crafted header cannot forge log lines.
+    pub fn log_message(&self) -> String {
+        let verb = match self.decision.outcome {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::AuditDenied => "would deny",
+        };
+        let mut message = format!("{verb} {}: {}", self.subject, self.decision.reason.as_str());
+        if let Some(rule) = self.decision.rule {
+            message.push_str(&format!(" by {rule:?}"));
+        }
+        if let Some(error) = self.invalid {
+            message.push_str(&format!(" ({error})"));
+        }
+        message
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Authority(Some(authority)) => write!(f, "authority {authority:?}"),
+            Self::Authority(None) => f.write_str("request without authority"),
+            Self::AuthorityOverSni { authority, sni } => {
+                write!(f, "authority {authority:?} over TLS server name {sni:?}")
+            }
+            Self::Sni(Some(sni)) => write!(f, "TLS server name {sni:?}"),
+            Self::Sni(None) => f.write_str("connection without TLS server name"),
+        }
+    }
+}
+
+impl Allowlist {
+    /// The HTTP flow, run on every request: the authority must be allowed; when the listener
+    /// terminates TLS and the SNI names another host, that host must be allowed too (else 421),
+    /// unless `on_sni_mismatch` is `allow`.
+    pub fn decide_request(&self, request: &impl RequestHost) -> Verdict<'_> {
+        let Some(raw) = request.authority().filter(|raw| !raw.is_empty()) else {
+            return self.deny_request(Reason::MissingHost, Subject::Authority(None), None);
+        };
+        let authority = match Authority::parse(&raw) {
+            Ok(authority) => authority,
+            Err(error) => {
+                return self.deny_request(
+                    Reason::InvalidHost,
+                    Subject::Authority(Some(raw)),
+                    Some(error),
+                )
+            }
+        };
+        let authority = match request.scheme().as_deref().and_then(default_port) {
+            Some(port) => authority.with_default_port(port),
+            None => authority,
+        };
+        let Some(matched) = self.find(authority.host(), authority.port()) else {
+            return self.deny_request(Reason::HostNotListed, Subject::Authority(Some(raw)), None);
+        };
+        if self.on_sni_mismatch == OnSniMismatch::Reject {
+            if let Some(sni) = request
+                .requested_server_name()
+                .filter(|sni| !sni.is_empty())
+            {
+                let sni_allowed = match Host::parse(&sni) {
+                    Ok(host) => {
+                        host == *authority.host() || self.find(&host, authority.port()).is_some()
+                    }
+                    Err(_) => false,
+                };
+                if !sni_allowed {
+                    let subject = Subject::AuthorityOverSni {
+                        authority: raw,
+                        sni,
+                    };
+                    return self.deny(Reason::SniMismatch, subject, None, self.misdirected());
+                }
+            }
+        }
+        allow(Subject::Authority(Some(raw)), matched.entry)
+    }
+
+    /// The TLS passthrough flow, run once when a connection opens: its SNI must be allowed (entries
+    /// with a port match the port the connection arrived on).
+    pub fn decide_connection(&self, connection: &impl ConnectionHost) -> Verdict<'_> {
+        let Some(sni) = connection
+            .requested_server_name()
+            .filter(|sni| !sni.is_empty())
+        else {
+            return self.deny(Reason::MissingSni, Subject::Sni(None), None, Action::Close);
+        };
+        let host = match Host::parse(&sni) {
+            Ok(host) => host,
+            Err(error) => {
+                return self.deny(
+                    Reason::InvalidSni,
+                    Subject::Sni(Some(sni)),
+                    Some(error),
+                    Action::Close,
+                )
+            }
+        };
+        match self.find(&host, connection.destination_port()) {
+            Some(matched) => allow(Subject::Sni(Some(sni)), matched.entry),
+            None => self.deny(
+                Reason::HostNotListed,
+                Subject::Sni(Some(sni)),
+                None,
+                Action::Close,
+            ),
+        }
+    }
+
+    fn deny_request(
+        &self,
+        reason: Reason,
+        subject: Subject,
+        invalid: Option<AuthorityError>,
+    ) -> Verdict<'_> {
+        let response = DenyResponse {
+            status: self.deny.status,
+            body: &self.deny.body,
+            reason,
+        };
+        self.deny(reason, subject, invalid, Action::Respond(response))
+    }
+
+    fn misdirected(&self) -> Action<'_> {
+        Action::Respond(DenyResponse {
+            status: MISDIRECTED_STATUS,
+            body: MISDIRECTED_BODY,
+            reason: Reason::SniMismatch,
+        })
+    }
+
+    /// In audit mode a denial only becomes a record: the request or connection goes on.
+    fn deny<'a>(
+        &'a self,
+        reason: Reason,
+        subject: Subject,
+        invalid: Option<AuthorityError>,
+        enforce: Action<'a>,
+    ) -> Verdict<'a> {
+        let (outcome, action) = match self.mode {
+            Mode::Enforce => (Outcome::Denied, enforce),
+            Mode::Audit => (Outcome::AuditDenied, Action::Continue),
+        };
+        Verdict {
+            decision: Decision {
+                outcome,
+                reason,
+                rule: None,
+            },
+            action,
+            subject,
+            invalid,
+        }
+    }
+}
+
+fn allow(subject: Subject, rule: &str) -> Verdict<'_> {
+    Verdict {
+        decision: Decision {
+            outcome: Outcome::Allowed,
+            reason: Reason::HostListed,
+            rule: Some(rule),
+        },
+        action: Action::Continue,
+        subject,
+        invalid: None,
+    }
+}
+
+/// The port a client means when its authority has none.
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// Test implementation of the host traits: fixed values, and a count of every read so that the
+    /// tests can hold the flow to reading each property at most once.
+    #[derive(Default)]
+    struct FixedHost {
+        authority: Option<&'static str>,
+        scheme: Option<&'static str>,
+        sni: Option<&'static str>,
+        port: Option<u16>,
+        reads: Cell<[u32; 4]>,
+    }
+
+    impl FixedHost {
+        fn request(
+            authority: Option<&'static str>,
+            scheme: &'static str,
+            sni: Option<&'static str>,
+        ) -> Self {
+            Self {
+                authority,
+                scheme: Some(scheme),
+                sni,
+                ..Self::default()
+            }
+        }
+
+        fn connection(sni: Option<&'static str>, port: u16) -> Self {
+            Self {
+                sni,
+                port: Some(port),
+                ..Self::default()
+            }
+        }
+
+        fn read<T>(&self, which: usize, value: T) -> T {
+            let mut reads = self.reads.get();
+            reads[which] += 1;
+            assert!(reads[which] <= 1, "property {which} read twice");
+            self.reads.set(reads);
+            value
+        }
+    }
+
+    impl RequestHost for FixedHost {
+        fn authority(&self) -> Option<String> {
+            self.read(0, self.authority.map(str::to_string))
+        }
+        fn scheme(&self) -> Option<String> {
+            self.read(1, self.scheme.map(str::to_string))
+        }
+        fn requested_server_name(&self) -> Option<String> {
+            self.read(2, self.sni.map(str::to_string))
+        }
+    }
+
+    impl ConnectionHost for FixedHost {
+        fn requested_server_name(&self) -> Option<String> {
+            self.read(2, self.sni.map(str::to_string))
+        }
+        fn destination_port(&self) -> Option<u16> {
+            self.read(3, self.port)
+        }
+    }
+
+    const CONFIG: &str = r#"{
+        "hosts": ["www.google.com", "google.com", "*.googleapis.com", "api.example.com:8443",
+                  "secure.example.com:443", "10.0.0.7", "[2001:db8::7]", "127.1"],
+        "host_regex": ["^bucket-[0-9]+\\.storage\\.example\\.com$"],
+        "deny": {"status": 403, "body": "host not allowed"}
+    }"#;
+
+    fn allowlist(extra: &str) -> Allowlist {
+        let mut config: serde_json::Value = serde_json::from_str(CONFIG).unwrap();
+        let extra: serde_json::Value = serde_json::from_str(extra).unwrap();
+        for (key, value) in extra.as_object().unwrap() {
+            config[key] = value.clone();
+        }
+        Allowlist::from_json(config.to_string().as_bytes()).unwrap()
+    }
+
+    /// (outcome, reason, rule, status of the local answer when one is sent)
+    type Expected<'a> = (Outcome, Reason, Option<&'a str>, Option<u32>);
+
+    fn summary<'a>(verdict: &Verdict<'a>) -> Expected<'a> {
+        let status = match verdict.action {
+            Action::Respond(response) => Some(response.status),
+            Action::Continue | Action::Close => None,
+        };
+        (
+            verdict.decision.outcome,
+            verdict.decision.reason,
+            verdict.decision.rule,
+            status,
+        )
+    }
+
+    #[test]
+    #[rustfmt::skip] // one case per line
+    fn http_requests_in_enforce_mode() {
+        use Outcome::*;
+        use Reason::*;
+        let allowlist = allowlist("{}");
+        // (authority, scheme, SNI, expected)
+        type Case = (Option<&'static str>, &'static str, Option<&'static str>, Expected<'static>);
+        let cases: &[Case] = &[
+            (Some("www.google.com"), "http", None, (Allowed, HostListed, Some("www.google.com"), None)),
+            (Some("WWW.Google.com."), "http", None, (Allowed, HostListed, Some("www.google.com"), None)),
+            (Some("google.com:80"), "http", None, (Allowed, HostListed, Some("google.com"), None)),
+            (Some("storage.googleapis.com"), "https", None, (Allowed, HostListed, Some("*.googleapis.com"), None)),
+            (Some("googleapis.com"), "https", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("bucket-7.storage.example.com"), "http", None,
+                (Allowed, HostListed, Some("^bucket-[0-9]+\\.storage\\.example\\.com$"), None)),
+            (Some("bucket-x.storage.example.com"), "http", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("api.example.com:8443"), "https", None, (Allowed, HostListed, Some("api.example.com:8443"), None)),
+            (Some("api.example.com"), "https", None, (Denied, HostNotListed, None, Some(403))),
+            // The scheme's default port applies to an authority without one.
+            (Some("secure.example.com"), "https", None, (Allowed, HostListed, Some("secure.example.com:443"), None)),
+            (Some("secure.example.com"), "http", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("secure.example.com:443"), "http", None, (Allowed, HostListed, Some("secure.example.com:443"), None)),
+            (Some("10.0.0.7:8080"), "http", None, (Allowed, HostListed, Some("10.0.0.7"), None)),
+            (Some("[2001:db8::7]"), "http", None, (Allowed, HostListed, Some("[2001:db8::7]"), None)),
+            (Some("127.1"), "http", None, (Allowed, HostListed, Some("127.1"), None)),
+            (Some("127.0.0.1"), "http", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("2130706433"), "http", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("0x7f000001"), "http", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("0177.0.0.1"), "http", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("evil.com"), "http", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("www.google.com.evil.com"), "http", None, (Denied, HostNotListed, None, Some(403))),
+            (None, "http", None, (Denied, MissingHost, None, Some(403))),
+            (Some(""), "http", None, (Denied, MissingHost, None, Some(403))),
+            (Some("user@www.google.com"), "http", None, (Denied, InvalidHost, None, Some(403))),
+            (Some("www.google.com%2eevil.com"), "http", None, (Denied, InvalidHost, None, Some(403))),
+            (Some("www.google.com evil.com"), "http", None, (Denied, InvalidHost, None, Some(403))),
+            (Some("www.google.com\r\nx: y"), "http", None, (Denied, InvalidHost, None, Some(403))),
+            (Some("[[www.google.com]]"), "http", None, (Denied, InvalidHost, None, Some(403))),
+            (Some("2001:db8::7"), "http", None, (Denied, InvalidHost, None, Some(403))),
+            (Some("www.google.com:0"), "http", None, (Denied, InvalidHost, None, Some(403))),
+            (Some("www.google.com:65536"), "http", None, (Denied, InvalidHost, None, Some(403))),
+            (Some("www.google.com.."), "http", None, (Denied, InvalidHost, None, Some(403))),
+            // SNI on a TLS-terminating listener.
+            (Some("www.google.com"), "https", Some("www.google.com"), (Allowed, HostListed, Some("www.google.com"), None)),
+            (Some("www.google.com"), "https", Some("WWW.GOOGLE.COM."), (Allowed, HostListed, Some("www.google.com"), None)),
+            (Some("www.google.com"), "https", Some(""), (Allowed, HostListed, Some("www.google.com"), None)),
+            // Coalescing: both names allowed.
+            (Some("google.com"), "https", Some("www.google.com"), (Allowed, HostListed, Some("google.com"), None)),
+            (Some("www.google.com"), "https", Some("evil.com"), (Denied, SniMismatch, None, Some(421))),
+            (Some("www.google.com"), "https", Some("bad sni"), (Denied, SniMismatch, None, Some(421))),
+            // A denied authority is a plain denial, whatever the SNI says.
+            (Some("evil.com"), "https", Some("www.google.com"), (Denied, HostNotListed, None, Some(403))),
+            // The SNI is held to the request's port: api.example.com is listed for 8443 only.
+            (Some("www.google.com:443"), "https", Some("api.example.com"), (Denied, SniMismatch, None, Some(421))),
+        ];
+        for (authority, scheme, sni, expected) in cases {
+            let request = FixedHost::request(*authority, scheme, *sni);
+            let verdict = allowlist.decide_request(&request);
+            assert_eq!(summary(&verdict), *expected, "{authority:?} {scheme} sni={sni:?}");
+        }
+    }
+
+    #[test]
+    fn sni_mismatch_allow_decides_on_the_authority_alone() {
+        let allowlist = allowlist(r#"{"on_sni_mismatch":"allow"}"#);
+        let request = FixedHost::request(Some("www.google.com"), "https", Some("evil.com"));
+        let verdict = allowlist.decide_request(&request);
+        assert_eq!(verdict.decision.outcome, Outcome::Allowed);
+        assert_eq!(request.reads.get()[2], 0, "the SNI is not even read");
+    }
+
+    #[test]
+    fn audit_mode_passes_everything_and_records_would_deny() {
+        use Outcome::*;
+        use Reason::*;
+        let allowlist = allowlist(r#"{"mode":"audit"}"#);
+        let cases: &[(Option<&'static str>, Option<&'static str>, Outcome, Reason)] = &[
+            (Some("www.google.com"), None, Allowed, HostListed),
+            (Some("evil.com"), None, AuditDenied, HostNotListed),
+            (Some("a b"), None, AuditDenied, InvalidHost),
+            (None, None, AuditDenied, MissingHost),
+            (
+                Some("www.google.com"),
+                Some("evil.com"),
+                AuditDenied,
+                SniMismatch,
+            ),
+        ];
+        for (authority, sni, outcome, reason) in cases {
+            let verdict = allowlist.decide_request(&FixedHost::request(*authority, "https", *sni));
+            assert_eq!(verdict.action, Action::Continue, "{authority:?}");
+            assert_eq!(
+                (verdict.decision.outcome, verdict.decision.reason),
+                (*outcome, *reason)
+            );
+        }
+        let verdict =
+            allowlist.decide_request(&FixedHost::request(Some("evil.com:8080"), "http", None));
+        assert_eq!(
+            verdict.log_message(),
+            "would deny authority \"evil.com:8080\": host_not_listed"
+        );
+    }
+
+    #[test]
+    fn denial_answers_with_configured_status_body_and_reason_header() {
+        let allowlist = allowlist(r#"{"deny":{"status":451,"body":"blocked by policy"}}"#);
+        let verdict = allowlist.decide_request(&FixedHost::request(Some("evil.com"), "http", None));
+        let Action::Respond(response) = verdict.action else {
+            panic!("expected a local answer, got {:?}", verdict.action);
+        };
+        assert_eq!((response.status, response.body), (451, "blocked by policy"));
+        assert_eq!(
+            response.headers(),
+            [
+                ("x-gateway-wasm-denied-reason", "host_not_listed"),
+                ("content-type", "text/plain; charset=utf-8")
+            ]
+        );
+        let verdict = allowlist.decide_request(&FixedHost::request(
+            Some("www.google.com"),
+            "https",
+            Some("evil.com"),
+        ));
+        let Action::Respond(response) = verdict.action else {
+            panic!("expected a 421, got {:?}", verdict.action);
+        };
+        assert_eq!((response.status, response.body), (421, MISDIRECTED_BODY));
+        assert_eq!(response.headers()[0], (REASON_HEADER, "sni_mismatch"));
+    }
+
+    #[test]
+    #[rustfmt::skip] // one case per line
+    fn tls_passthrough_connections() {
+        use Outcome::*;
+        use Reason::*;
+        let allowlist = allowlist("{}");
+        // (SNI, destination port, outcome, reason, rule)
+        type Case = (Option<&'static str>, u16, Outcome, Reason, Option<&'static str>);
+        let cases: &[Case] = &[
+            (Some("www.google.com"), 443, Allowed, HostListed, Some("www.google.com")),
+            (Some("WWW.GOOGLE.COM."), 443, Allowed, HostListed, Some("www.google.com")),
+            (Some("storage.googleapis.com"), 443, Allowed, HostListed, Some("*.googleapis.com")),
+            (Some("bucket-1.storage.example.com"), 443, Allowed, HostListed,
+                Some("^bucket-[0-9]+\\.storage\\.example\\.com$")),
+            (Some("api.example.com"), 8443, Allowed, HostListed, Some("api.example.com:8443")),
+            (Some("api.example.com"), 443, Denied, HostNotListed, None),
+            (Some("evil.com"), 443, Denied, HostNotListed, None),
+            (Some("googleapis.com"), 443, Denied, HostNotListed, None),
+            (None, 443, Denied, MissingSni, None),
+            (Some(""), 443, Denied, MissingSni, None),
+            (Some("www.google.com:443"), 443, Denied, InvalidSni, None),
+            (Some("a b"), 443, Denied, InvalidSni, None),
+            (Some("xn--a.com"), 443, Denied, InvalidSni, None),
+        ];
+        for (sni, port, outcome, reason, rule) in cases {
+            let verdict = allowlist.decide_connection(&FixedHost::connection(*sni, *port));
+            assert_eq!(
+                (verdict.decision.outcome, verdict.decision.reason, verdict.decision.rule),
+                (*outcome, *reason, *rule),
+                "{sni:?}:{port}"
+            );
+            let expected_action = if *outcome == Allowed { Action::Continue } else { Action::Close };
+            assert_eq!(verdict.action, expected_action, "{sni:?}");
+        }
+    }
+
+    #[test]
+    fn tls_passthrough_in_audit_mode_keeps_the_connection() {
+        let allowlist = allowlist(r#"{"mode":"audit"}"#);
+        let verdict = allowlist.decide_connection(&FixedHost::connection(None, 443));
+        assert_eq!(verdict.action, Action::Continue);
+        assert_eq!(verdict.decision.outcome, Outcome::AuditDenied);
+        assert_eq!(
+            verdict.log_message(),
+            "would deny connection without TLS server name: missing_sni"
+        );
+    }
+
+    #[test]
+    fn log_lines_escape_what_the_client_sent() {
+        let allowlist = allowlist("{}");
+        let cases: &[(FixedHost, &str)] = &[
+            (
+                FixedHost::request(Some("evil.com\n[info] forged"), "http", None),
+                "denied authority \"evil.com\\n[info] forged\": invalid_host (whitespace is not allowed)",
+            ),
+            (
+                FixedHost::request(Some("google.com"), "https", Some("evil.com")),
+                "denied authority \"google.com\" over TLS server name \"evil.com\": sni_mismatch",
+            ),
+            (
+                FixedHost::request(Some("Google.com"), "http", None),
+                "allowed authority \"Google.com\": host_listed by \"google.com\"",
+            ),
+            (
+                FixedHost::request(None, "http", None),
+                "denied request without authority: missing_host",
+            ),
+        ];
+        for (request, expected) in cases {
+            assert_eq!(allowlist.decide_request(request).log_message(), *expected);
+        }
+        let verdict = allowlist.decide_connection(&FixedHost::connection(Some("a:1"), 443));
+        assert_eq!(
+            verdict.log_message(),
+            "denied TLS server name \"a:1\": invalid_sni (':' is not allowed in a host name)"
+        );
+    }
+
+    #[test]
+    fn a_denied_request_reads_nothing_it_does_not_need() {
+        let allowlist = allowlist("{}");
+        let request = FixedHost::request(Some("evil.com"), "https", Some("evil.com"));
+        allowlist.decide_request(&request);
+        assert_eq!(request.reads.get(), [1, 1, 0, 0]);
+        let request = FixedHost::request(Some("www.google.com"), "https", Some("www.google.com"));
+        allowlist.decide_request(&request);
+        assert_eq!(request.reads.get(), [1, 1, 1, 0]);
+    }
+}
