@@ -28,6 +28,8 @@ pub struct EnvoyOptions {
     pub concurrency: u32,
     /// Extra component log levels, such as `wasm:debug`.
     pub component_log_level: Option<String>,
+    /// Further command-line arguments, such as `--file-flush-interval-msec 50`.
+    pub extra_args: Vec<String>,
 }
 
 impl EnvoyOptions {
@@ -37,6 +39,7 @@ impl EnvoyOptions {
             bootstrap,
             concurrency: 1,
             component_log_level: None,
+            extra_args: Vec::new(),
         }
     }
 }
@@ -195,6 +198,25 @@ impl Envoy {
             .and_then(|stat| stat["value"].as_u64()))
     }
 
+    /// Waits (bounded) until the stat `name` (0 while Envoy has not defined it) satisfies `done`;
+    /// `Err` with its last value and Envoy's log when the time runs out.
+    pub fn wait_for_stat(&self, name: &str, timeout: Duration, done: impl Fn(u64) -> bool) -> Result<u64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.stat(name)?.unwrap_or(0);
+            if done(value) {
+                return Ok(value);
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "stat {name} is still {value} after {timeout:?}:\n{}",
+                    tail(&self.log(), 40)
+                ));
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+    }
+
     /// Kills Envoy now and waits for it; dropping does the same.
     pub fn stop(mut self) {
         self.kill();
@@ -272,6 +294,7 @@ fn spawn(options: &EnvoyOptions, dir: &Path) -> Result<Child> {
     if let Some(levels) = &options.component_log_level {
         command.arg("--component-log-level").arg(levels);
     }
+    command.args(&options.extra_args);
     // Envoy must not outlive the test process even when it is killed without unwinding: the
     // kernel sends SIGKILL to the child when the thread that spawned it exits.
     unsafe {

@@ -256,3 +256,92 @@ impl ServerState {
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
     }
 }
+
+/// A port on 127.0.0.1 where nothing listens (bound by the kernel, then released): connections to
+/// it are refused, as to a service that is down.
+pub fn closed_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    drop(listener);
+    Ok(port)
+}
+
+/// A server that breaks every exchange: it reads one request head, writes `partial` (the start of
+/// a response), then resets the connection (RST, by closing with a zero linger), as an upstream
+/// that crashes mid-response does.
+pub struct ResettingUpstream {
+    addr: SocketAddr,
+    connections: Arc<Mutex<usize>>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl ResettingUpstream {
+    pub fn start(partial: impl Into<Vec<u8>>) -> Result<Self> {
+        let listener = runtime()
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .map_err(|e| format!("resetting upstream: cannot bind: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let partial: Arc<[u8]> = partial.into().into();
+        let connections = Arc::new(Mutex::new(0));
+        let counted = Arc::clone(&connections);
+        let (shutdown, mut stopped) = oneshot::channel();
+        runtime().spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        if let Ok(mut count) = counted.lock() {
+                            *count += 1;
+                        }
+                        tokio::spawn(reset_after(stream, Arc::clone(&partial)));
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            addr,
+            connections,
+            shutdown: Some(shutdown),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.lock().map(|count| *count).unwrap_or(0)
+    }
+}
+
+impl Drop for ResettingUpstream {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+async fn reset_after(mut stream: tokio::net::TcpStream, partial: Arc<[u8]>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => head.extend_from_slice(&chunk[..read]),
+        }
+    }
+    let _ = stream.write_all(&partial).await;
+    let _ = stream.flush().await;
+    // Let the partial response reach the peer before the reset discards what is unsent.
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(200), stream.read(&mut chunk)).await;
+    let _ = stream.set_zero_linger();
+    drop(stream);
+}

@@ -559,6 +559,14 @@ fn response_flags_trace_ids_and_odd_bytes() {
             "start_time",
             None,
         ),
+        (
+            TestHost::proxied_request().with(
+                "upstream.transport_failure_reason",
+                "delayed connect error: Connection refused",
+            ),
+            "upstream_transport_failure_reason",
+            Some(r#""delayed_connect_error:_Connection_refused""#),
+        ),
     ];
     for (host, key, expected) in cases {
         let fields = http_fields("{}", host);

@@ -158,12 +158,15 @@ fn duration(record: &mut JsonObject, host: &impl Host, start: Option<i64>) {
 fn upstream_and_connection(record: &mut JsonObject, host: &impl Host) {
     string_property(record, host, "upstream_host", property::UPSTREAM_ADDRESS);
     string_property(record, host, "upstream_cluster", property::CLUSTER_NAME);
-    string_property(
-        record,
-        host,
-        "upstream_transport_failure_reason",
-        property::UPSTREAM_TRANSPORT_FAILURE_REASON,
-    );
+    if let Some(reason) = host.property(property::UPSTREAM_TRANSPORT_FAILURE_REASON) {
+        // Envoy's `%UPSTREAM_TRANSPORT_FAILURE_REASON%`, which Istio logs, writes spaces as
+        // underscores (`delayed_connect_error:_Connection_refused`); the attribute has spaces.
+        // Dashboards and alerts match Istio's value, so the record writes it the same way.
+        record.string(
+            "upstream_transport_failure_reason",
+            &String::from_utf8_lossy(&reason).replace(' ', "_"),
+        );
+    }
     string_property(
         record,
         host,
