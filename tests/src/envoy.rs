@@ -28,8 +28,6 @@ pub struct EnvoyOptions {
     pub concurrency: u32,
     /// Extra component log levels, such as `wasm:debug`.
     pub component_log_level: Option<String>,
-    /// Further command-line arguments, such as `--file-flush-interval-msec 50`.
-    pub extra_args: Vec<String>,
 }
 
 impl EnvoyOptions {
@@ -39,7 +37,6 @@ impl EnvoyOptions {
             bootstrap,
             concurrency: 1,
             component_log_level: None,
-            extra_args: Vec::new(),
         }
     }
 }
@@ -294,7 +291,6 @@ fn spawn(options: &EnvoyOptions, dir: &Path) -> Result<Child> {
     if let Some(levels) = &options.component_log_level {
         command.arg("--component-log-level").arg(levels);
     }
-    command.args(&options.extra_args);
     // Envoy must not outlive the test process even when it is killed without unwinding: the
     // kernel sends SIGKILL to the child when the thread that spawned it exits.
     unsafe {

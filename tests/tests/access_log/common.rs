@@ -42,10 +42,7 @@ impl Gateway {
             .set("ENVOY_VIEW_PATH", json_string(&envoy_view.display().to_string()));
         let bootstrap =
             template::render_file(&paths::test_configs_dir().join("access-log-gateway.yaml"), &vars).unwrap();
-        let mut options = EnvoyOptions::new(name, bootstrap);
-        // The file logger writes every 50 ms rather than every 10 s.
-        options.extra_args = vec!["--file-flush-interval-msec".into(), "50".into()];
-        let envoy = Envoy::start_in(options, work_dir).unwrap();
+        let envoy = Envoy::start_in(EnvoyOptions::new(name, bootstrap), work_dir).unwrap();
         let addr = envoy.listener_addr("gateway").unwrap();
         Gateway {
             envoy,
