@@ -7,4 +7,5 @@ pub mod allowlist;
 pub mod config;
 pub mod filter_state;
 pub mod host;
+pub mod stable_hash;
 pub mod subset;

@@ -9,7 +9,8 @@ use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 use gateway_core::filter_state::SUBSET_TAG;
-use gateway_core::subset::{fmix64, Decision, HeaderAction, Outcome, RequestHost, TaggerConfig};
+use gateway_core::stable_hash::fmix64;
+use gateway_core::subset::{Decision, HeaderAction, Outcome, RequestHost, TaggerConfig};
 use proxy_host::{load_configuration, log, set_filter_state, Counter};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};

@@ -2,33 +2,16 @@
 //! every gateway and every worker that sees the same `x-request-id` makes the same choice and a
 //! sampled request can be followed from ingress to egress.
 //!
-//! The hash is 64-bit FNV-1a (<http://www.isthe.com/chongo/tech/comp/fnv/>) followed by
-//! MurmurHash3's 64-bit finaliser `fmix64`, whose top 53 bits become a fraction in [0, 1); a key is
-//! kept when its fraction is below the sample rate. FNV-1a alone spreads the last bytes of a key
-//! poorly into its top bits (ids counting `req-1`, `req-2`… kept 55% at a rate of 0.5); the
-//! finaliser fixes that. Both are a few lines in any language, so a collector can predict what a
-//! gateway keeps.
+//! The product's [stable hash](crate::stable_hash) of the key, whose top 53 bits become a
+//! fraction in [0, 1); a key is kept when its fraction is below the sample rate. A collector can
+//! predict what a gateway keeps. (FNV-1a without the finaliser kept 55% of ids counting `req-1`,
+//! `req-2`… at a rate of 0.5.)
 
-const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-pub fn fnv1a_64(key: &[u8]) -> u64 {
-    key.iter().fold(FNV_OFFSET_BASIS, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(FNV_PRIME)
-    })
-}
-
-pub fn fmix64(mut hash: u64) -> u64 {
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    hash ^ (hash >> 33)
-}
+use crate::stable_hash::stable_hash;
 
 /// The key's place in [0, 1): the mixed hash's top 53 bits, which an f64 holds exactly.
 pub fn fraction(key: &[u8]) -> f64 {
-    (fmix64(fnv1a_64(key)) >> 11) as f64 / (1u64 << 53) as f64
+    (stable_hash(key) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Whether the record with this key is kept at `rate` (0 keeps none, 1 keeps all).
@@ -42,25 +25,6 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
-
-    #[test]
-    fn fnv1a_64_matches_the_reference_vectors() {
-        let cases: &[(&[u8], u64)] = &[
-            (b"", 0xcbf2_9ce4_8422_2325),
-            (b"a", 0xaf63_dc4c_8601_ec8c),
-            (b"foobar", 0x8594_4171_f739_67e8),
-        ];
-        for (key, hash) in cases {
-            assert_eq!(fnv1a_64(key), *hash, "{key:?}");
-        }
-    }
-
-    #[test]
-    fn fmix64_matches_murmur3() {
-        // Values of the reference C implementation (MurmurHash3.cpp, fmix64).
-        assert_eq!(fmix64(0), 0);
-        assert_eq!(fmix64(1), 0xb456_bcfc_34c2_cb2c);
-    }
 
     #[test]
     fn rates_zero_and_one_keep_none_and_all() {

@@ -13,4 +13,4 @@ mod split;
 
 pub use config::{RuleId, TaggerConfig};
 pub use flow::{Decision, HeaderAction, Outcome, RequestHost};
-pub use split::{fmix64, sticky_hash, Fallback, SameSite};
+pub use split::{sticky_hash, Fallback, SameSite};

@@ -4,10 +4,8 @@
 //! one key to one subset, and users may want to predict a key's subset outside the gateway. So it is
 //! spelled out here and never taken from std's (randomly seeded) hasher:
 //!
-//! 1. `h` = `fmix64(fnv1a64(key))`: FNV-1a 64 of the key's UTF-8 bytes (offset basis
-//!    `0xcbf29ce484222325`, prime `0x100000001b3`), then MurmurHash3's 64-bit finaliser. FNV alone
-//!    barely carries a key's last bytes into its top bits, so `user-1`, `user-2`, … would crowd
-//!    together; the finaliser spreads every input bit over all 64.
+//! 1. `h` = the product's [stable hash](crate::stable_hash) of the key's UTF-8 bytes:
+//!    `fmix64(fnv1a_64(key))`.
 //! 2. `bucket` = `floor(h × total_weight / 2^64)`, a number in `0..total_weight`: the key sits at
 //!    the fixed point `h / 2^64` of `[0, 1)`, whatever the total.
 //! 3. The split's entries own consecutive bucket ranges in the order they are listed, each as wide as
@@ -18,31 +16,11 @@
 //! must move.
 
 use super::request::Request;
-
-const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a, 64 bits: the sticky hash.
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(FNV_OFFSET_BASIS, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
-    })
-}
-
-/// MurmurHash3's 64-bit finaliser (`fmix64`): a bijection that spreads every input bit over all
-/// output bits. It finishes the sticky hash, and turns weak randomness (a clock, a counter) into
-/// keys that neither repeat nor reveal their source.
-pub fn fmix64(mut value: u64) -> u64 {
-    value ^= value >> 33;
-    value = value.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    value ^= value >> 33;
-    value = value.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    value ^ (value >> 33)
-}
+use crate::stable_hash::stable_hash;
 
 /// The sticky hash of a key: step 1 above.
 pub fn sticky_hash(key: &str) -> u64 {
-    fmix64(fnv1a64(key.as_bytes()))
+    stable_hash(key.as_bytes())
 }
 
 /// `floor(hash × total / 2^64)`: the bucket of step 2 above.
@@ -248,19 +226,6 @@ mod tests {
     }
 
     #[test]
-    fn fnv1a64_matches_published_vectors() {
-        // From the FNV reference test suite (Fowler, Noll, Vo).
-        let cases: &[(&[u8], u64)] = &[
-            (b"", 0xcbf29ce484222325),
-            (b"a", 0xaf63dc4c8601ec8c),
-            (b"foobar", 0x85944171f73967e8),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(fnv1a64(input), *expected, "{input:?}");
-        }
-    }
-
-    #[test]
     fn bucket_is_the_key_point_scaled_to_the_total() {
         let cases = [
             (0u64, 100u64, 0u64),
@@ -280,20 +245,6 @@ mod tests {
                 "hash {hash:#x} total {total}"
             );
         }
-    }
-
-    #[test]
-    fn fmix64_matches_murmur3_and_spreads_consecutive_inputs() {
-        // fmix64 is a bijection with 0 as a fixed point; 1 maps to MurmurHash3's published value.
-        assert_eq!(fmix64(0), 0);
-        assert_eq!(fmix64(1), 0xb456_bcfc_34c2_cb2c);
-        let tops: std::collections::HashSet<u64> = (0..1000).map(|n| fmix64(n) >> 48).collect();
-        // Unmixed, all 1000 would share top bits 0; random values would collide about 8 times.
-        assert!(
-            tops.len() > 980,
-            "{} distinct top 16 bits of 1000",
-            tops.len()
-        );
     }
 
     #[test]
