@@ -28,12 +28,7 @@ pub struct Read {
 
 pub fn http_record(config: &AccessLogConfig, host: &impl Host, read: &Read) -> String {
     let mut record = JsonObject::with_capacity(RECORD_CAPACITY);
-    let start = host
-        .property(property::REQUEST_TIME)
-        .and_then(|b| int64(&b));
-    if let Some(start) = start {
-        record.string("start_time", &rfc3339_millis(start));
-    }
+    let start = start_time(&mut record, host);
     string_property(&mut record, host, "method", property::REQUEST_METHOD);
     if let Some(path) = host.property(property::REQUEST_PATH) {
         let path = String::from_utf8_lossy(&path);
@@ -103,16 +98,22 @@ pub fn http_record(config: &AccessLogConfig, host: &impl Host, read: &Read) -> S
     record.finish()
 }
 
-/// A TCP connection (TLS passthrough, for instance) as Istio logs one: no request, but bytes each
-/// way, duration, upstream and SNI.
-pub fn connection_record(config: &AccessLogConfig, host: &impl Host, read: &Read) -> String {
-    let mut record = JsonObject::with_capacity(RECORD_CAPACITY);
+/// Writes `start_time` from `request.time` (also set for TCP connections); returns the instant.
+fn start_time(record: &mut JsonObject, host: &impl Host) -> Option<i64> {
     let start = host
         .property(property::REQUEST_TIME)
         .and_then(|b| int64(&b));
     if let Some(start) = start {
         record.string("start_time", &rfc3339_millis(start));
     }
+    start
+}
+
+/// A TCP connection (TLS passthrough, for instance) as Istio logs one: no request, but bytes each
+/// way, duration, upstream and SNI.
+pub fn connection_record(config: &AccessLogConfig, host: &impl Host, read: &Read) -> String {
+    let mut record = JsonObject::with_capacity(RECORD_CAPACITY);
+    let start = start_time(&mut record, host);
     response_flags(&mut record, host);
     number_property(&mut record, host, "bytes_received", property::REQUEST_SIZE);
     number_property(&mut record, host, "bytes_sent", property::RESPONSE_SIZE);
