@@ -101,31 +101,18 @@ impl Upstream {
         responder: Responder,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Self> {
-        let listener = runtime()
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .map_err(|e| format!("upstream {name}: cannot bind: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let (shutdown, mut stopped) = oneshot::channel();
         let state = Arc::new(ServerState {
             name: name.to_string(),
             responder,
             requests: Arc::clone(&requests),
         });
         let acceptor = tls.map(TlsAcceptor::from);
-        runtime().spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => break,
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        let state = Arc::clone(&state);
-                        let acceptor = acceptor.clone();
-                        tokio::spawn(async move { serve_connection(stream, acceptor, state).await });
-                    }
-                }
-            }
-        });
+        let (addr, shutdown) = serve(&format!("upstream {name}"), move |stream| {
+            let state = Arc::clone(&state);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move { serve_connection(stream, acceptor, state).await });
+        })?;
         Ok(Self {
             name: name.to_string(),
             addr,
@@ -257,6 +244,32 @@ impl ServerState {
     }
 }
 
+/// Binds a port on 127.0.0.1 and hands every accepted connection to `on_connection` (on the
+/// runtime) until the returned sender is used or dropped.
+fn serve(
+    what: &str,
+    mut on_connection: impl FnMut(tokio::net::TcpStream) + Send + 'static,
+) -> Result<(SocketAddr, oneshot::Sender<()>)> {
+    let listener = runtime()
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .map_err(|e| format!("{what}: cannot bind: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (shutdown, mut stopped) = oneshot::channel();
+    runtime().spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                accepted = listener.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        on_connection(stream);
+                    }
+                }
+            }
+        }
+    });
+    Ok((addr, shutdown))
+}
+
 /// A port on 127.0.0.1 where nothing listens (bound by the kernel, then released): connections to
 /// it are refused, as to a service that is down.
 pub fn closed_port() -> Result<u16> {
@@ -277,28 +290,15 @@ pub struct ResettingUpstream {
 
 impl ResettingUpstream {
     pub fn start(partial: impl Into<Vec<u8>>) -> Result<Self> {
-        let listener = runtime()
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .map_err(|e| format!("resetting upstream: cannot bind: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let partial: Arc<[u8]> = partial.into().into();
         let connections = Arc::new(Mutex::new(0));
         let counted = Arc::clone(&connections);
-        let (shutdown, mut stopped) = oneshot::channel();
-        runtime().spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => break,
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        if let Ok(mut count) = counted.lock() {
-                            *count += 1;
-                        }
-                        tokio::spawn(reset_after(stream, Arc::clone(&partial)));
-                    }
-                }
+        let (addr, shutdown) = serve("resetting upstream", move |stream| {
+            if let Ok(mut count) = counted.lock() {
+                *count += 1;
             }
-        });
+            tokio::spawn(reset_after(stream, Arc::clone(&partial)));
+        })?;
         Ok(Self {
             addr,
             connections,
