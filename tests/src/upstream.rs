@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -81,6 +82,7 @@ pub struct Upstream {
     name: String,
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    connections: Arc<AtomicUsize>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -106,6 +108,8 @@ impl Upstream {
             .map_err(|e| format!("upstream {name}: cannot bind: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted_connections = Arc::clone(&connections);
         let (shutdown, mut stopped) = oneshot::channel();
         let state = Arc::new(ServerState {
             name: name.to_string(),
@@ -119,6 +123,7 @@ impl Upstream {
                     _ = &mut stopped => break,
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
+                        accepted_connections.fetch_add(1, Ordering::SeqCst);
                         let state = Arc::clone(&state);
                         let acceptor = acceptor.clone();
                         tokio::spawn(async move { serve_connection(stream, acceptor, state).await });
@@ -130,6 +135,7 @@ impl Upstream {
             name: name.to_string(),
             addr,
             requests,
+            connections,
             shutdown: Some(shutdown),
         })
     }
@@ -152,6 +158,12 @@ impl Upstream {
             .lock()
             .map(|requests| requests.clone())
             .unwrap_or_default()
+    }
+
+    /// How many TCP connections it accepted so far, whether or not a request (or a TLS handshake)
+    /// followed: proof that nothing at all reached it.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 
