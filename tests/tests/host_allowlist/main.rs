@@ -3,6 +3,7 @@
 //! requests through it; every denial is checked against what the upstream recorded.
 
 mod config;
+mod egress;
 mod http;
 mod normalisation;
 mod passthrough;
