@@ -222,15 +222,24 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
 }
 
 fn send_http2(addr: SocketAddr, tls: Option<&TlsClient>, request: &HttpRequest) -> Result<HttpResponse> {
+    send_http2_on_one_connection(addr, tls, std::slice::from_ref(request))?
+        .pop()
+        .ok_or_else(|| "no HTTP/2 response".to_string())
+}
+
+/// Sends `requests` one after the other as streams of a single HTTP/2 connection (so a test can
+/// show that a gateway decides per request, or what connection coalescing meets), and returns
+/// their responses in order.
+pub fn send_http2_on_one_connection(
+    addr: SocketAddr,
+    tls: Option<&TlsClient>,
+    requests: &[HttpRequest],
+) -> Result<Vec<HttpResponse>> {
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let uri = format!("{scheme}://{}{}", request.authority, request.path);
-    let mut builder = hyper::Request::builder().method(request.method.as_str()).uri(uri);
-    for (name, value) in &request.headers {
-        builder = builder.header(name, value);
-    }
-    let http_request = builder
-        .body(Full::new(Bytes::from(request.body.clone())))
-        .map_err(|e| format!("cannot build HTTP/2 request: {e}"))?;
+    let http_requests = requests
+        .iter()
+        .map(|request| http2_request(scheme, request))
+        .collect::<Result<Vec<_>>>()?;
     let tls = tls.cloned();
     runtime().block_on(async move {
         let tcp = tokio::net::TcpStream::connect(addr)
@@ -238,14 +247,14 @@ fn send_http2(addr: SocketAddr, tls: Option<&TlsClient>, request: &HttpRequest) 
             .map_err(|e| format!("connect {addr}: {e}"))?;
         let exchange = async {
             match tls {
-                None => h2_exchange(TokioIo::new(tcp), http_request).await,
+                None => h2_exchange(TokioIo::new(tcp), http_requests).await,
                 Some(tls) => {
                     let (config, name) = tls.config_and_name()?;
                     let stream = tokio_rustls::TlsConnector::from(config)
                         .connect(name, tcp)
                         .await
                         .map_err(|e| format!("TLS handshake failed: {e}"))?;
-                    h2_exchange(TokioIo::new(stream), http_request).await
+                    h2_exchange(TokioIo::new(stream), http_requests).await
                 }
             }
         };
@@ -255,7 +264,18 @@ fn send_http2(addr: SocketAddr, tls: Option<&TlsClient>, request: &HttpRequest) 
     })
 }
 
-async fn h2_exchange<IO>(io: TokioIo<IO>, request: hyper::Request<Full<Bytes>>) -> Result<HttpResponse>
+fn http2_request(scheme: &str, request: &HttpRequest) -> Result<hyper::Request<Full<Bytes>>> {
+    let uri = format!("{scheme}://{}{}", request.authority, request.path);
+    let mut builder = hyper::Request::builder().method(request.method.as_str()).uri(uri);
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Full::new(Bytes::from(request.body.clone())))
+        .map_err(|e| format!("cannot build HTTP/2 request: {e}"))
+}
+
+async fn h2_exchange<IO>(io: TokioIo<IO>, requests: Vec<hyper::Request<Full<Bytes>>>) -> Result<Vec<HttpResponse>>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -263,22 +283,26 @@ where
         .await
         .map_err(|e| format!("HTTP/2 handshake failed: {e}"))?;
     tokio::spawn(connection);
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("HTTP/2 request failed: {e}"))?;
-    let status = response.status().as_u16();
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
-        .collect();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("HTTP/2 body: {e}"))?
-        .to_bytes()
-        .to_vec();
-    Ok(HttpResponse { status, headers, body })
+    let mut responses = Vec::with_capacity(requests.len());
+    for request in requests {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("HTTP/2 request failed: {e}"))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .collect();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("HTTP/2 body: {e}"))?
+            .to_bytes()
+            .to_vec();
+        responses.push(HttpResponse { status, headers, body });
+    }
+    Ok(responses)
 }

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -81,6 +82,7 @@ pub struct Upstream {
     name: String,
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    connections: Arc<AtomicUsize>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -102,6 +104,8 @@ impl Upstream {
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Self> {
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted_connections = Arc::clone(&connections);
         let state = Arc::new(ServerState {
             name: name.to_string(),
             responder,
@@ -109,6 +113,7 @@ impl Upstream {
         });
         let acceptor = tls.map(TlsAcceptor::from);
         let (addr, shutdown) = serve(&format!("upstream {name}"), move |stream| {
+            accepted_connections.fetch_add(1, Ordering::SeqCst);
             let state = Arc::clone(&state);
             let acceptor = acceptor.clone();
             tokio::spawn(async move { serve_connection(stream, acceptor, state).await });
@@ -117,6 +122,7 @@ impl Upstream {
             name: name.to_string(),
             addr,
             requests,
+            connections,
             shutdown: Some(shutdown),
         })
     }
@@ -139,6 +145,12 @@ impl Upstream {
             .lock()
             .map(|requests| requests.clone())
             .unwrap_or_default()
+    }
+
+    /// How many TCP connections it accepted so far, whether or not a request (or a TLS handshake)
+    /// followed: proof that nothing at all reached it.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 

@@ -15,7 +15,7 @@ use proxy_host::{
 };
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 
 const FILTER_NAME: &str = "host-allowlist";
 
@@ -154,7 +154,12 @@ impl HttpContext for AllowlistHttp {
         let verdict = self.allowlist.decide_request(&ProxyRequest);
         record(&verdict, self.counters);
         match verdict.action {
-            VerdictAction::Continue => Action::Continue,
+            VerdictAction::Continue => {
+                if let Some(authority) = &verdict.canonical_authority {
+                    set_authority(authority);
+                }
+                Action::Continue
+            }
             VerdictAction::Respond(response) => {
                 let headers = response.headers().to_vec();
                 if hostcalls::send_http_response(
@@ -177,6 +182,30 @@ impl HttpContext for AllowlistHttp {
                 Action::Pause
             }
         }
+    }
+}
+
+/// Sets `:authority` to the spelling that was allowed and has Envoy choose the route again, so that
+/// the route and the upstream see the host that was checked.
+fn set_authority(authority: &str) {
+    if let Err(status) =
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, ":authority", Some(authority))
+    {
+        log(
+            LogLevel::Error,
+            &format!("{FILTER_NAME}: cannot set :authority to {authority:?}: {status:?}"),
+        );
+        return;
+    }
+    // Envoy picked the route before this filter ran. ABI 0.2.1 happens to clear the route cache on
+    // a header change; the explicit call keeps the re-route when that implicit behaviour goes.
+    if let Err(status) = hostcalls::call_foreign_function("clear_route_cache", None) {
+        log(
+            LogLevel::Error,
+            &format!(
+                "{FILTER_NAME}: clear_route_cache failed, the route may be the old one: {status:?}"
+            ),
+        );
     }
 }
 

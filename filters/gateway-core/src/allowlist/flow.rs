@@ -77,6 +77,12 @@ enum Subject {
 pub struct Verdict<'a> {
     pub decision: Decision<'a>,
     pub action: Action<'a>,
+    /// For an allowed HTTP request whose authority is not written in its canonical form (case, a
+    /// trailing dot, the scheme's default port, an IPv6 spelling): that form, which the filter sets
+    /// as `:authority` before the request goes on. Envoy's router matches `virtual_hosts` domains
+    /// on the authority as received, so without it `WWW.Example.COM.` or `example.com:80` would be
+    /// allowed as `example.com` and then routed as another host (a catch-all route, or a 404).
+    pub canonical_authority: Option<String>,
     subject: Subject,
     invalid: Option<AuthorityError>,
 }
@@ -133,7 +139,9 @@ impl Allowlist {
                 )
             }
         };
-        let authority = match request.scheme().as_deref().and_then(default_port) {
+        let scheme_port = request.scheme().as_deref().and_then(default_port);
+        let canonical = canonical_authority(&authority, scheme_port);
+        let authority = match scheme_port {
             Some(port) => authority.with_default_port(port),
             None => authority,
         };
@@ -160,7 +168,11 @@ impl Allowlist {
                 }
             }
         }
-        allow(Subject::Authority(Some(raw)), matched.entry)
+        let canonical = (canonical != raw).then_some(canonical);
+        Verdict {
+            canonical_authority: canonical,
+            ..allow(Subject::Authority(Some(raw)), matched.entry)
+        }
     }
 
     /// The TLS passthrough flow, run once when a connection opens: its SNI must be allowed (entries
@@ -235,6 +247,7 @@ impl Allowlist {
                 rule: None,
             },
             action,
+            canonical_authority: None,
             subject,
             invalid,
         }
@@ -249,8 +262,18 @@ fn allow(subject: Subject, rule: &str) -> Verdict<'_> {
             rule: Some(rule),
         },
         action: Action::Continue,
+        canonical_authority: None,
         subject,
         invalid: None,
+    }
+}
+
+/// The one spelling of an authority: the normalised host, and its port unless it is the scheme's
+/// default (RFC 3986, section 6.2.3).
+fn canonical_authority(authority: &Authority, scheme_port: Option<u16>) -> String {
+    match authority.port() {
+        Some(port) if Some(port) != scheme_port => format!("{}:{port}", authority.host()),
+        _ => authority.host().to_string(),
     }
 }
 
@@ -427,6 +450,38 @@ mod tests {
             let request = FixedHost::request(*authority, scheme, *sni);
             let verdict = allowlist.decide_request(&request);
             assert_eq!(summary(&verdict), *expected, "{authority:?} {scheme} sni={sni:?}");
+        }
+    }
+
+    #[test]
+    #[rustfmt::skip] // one case per line
+    fn allowed_requests_carry_the_canonical_authority_when_written_otherwise() {
+        let enforcing = allowlist("{}");
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("www.google.com", "http", None),
+            ("www.google.com:8080", "http", None),
+            ("WWW.Google.COM", "http", Some("www.google.com")),
+            ("www.google.com.", "http", Some("www.google.com")),
+            ("WWW.google.com.:8080", "http", Some("www.google.com:8080")),
+            ("google.com:80", "http", Some("google.com")),
+            ("google.com:443", "http", None),
+            ("google.com:443", "https", Some("google.com")),
+            ("secure.example.com:443", "https", Some("secure.example.com")),
+            ("[2001:DB8:0::7]", "http", Some("[2001:db8::7]")),
+            ("[2001:db8::7]:80", "http", Some("[2001:db8::7]")),
+            ("10.0.0.7:80", "http", Some("10.0.0.7")),
+            ("BUCKET-7.storage.example.com", "http", Some("bucket-7.storage.example.com")),
+        ];
+        for (authority, scheme, canonical) in cases {
+            let verdict = enforcing.decide_request(&FixedHost::request(Some(authority), scheme, None));
+            assert_eq!(verdict.decision.outcome, Outcome::Allowed, "{authority}");
+            assert_eq!(verdict.canonical_authority.as_deref(), *canonical, "{authority} over {scheme}");
+        }
+        // Denials and audit-mode denials rewrite nothing: the request is answered, or passes as sent.
+        for mode in [r#"{}"#, r#"{"mode":"audit"}"#] {
+            let allowlist = allowlist(mode);
+            let verdict = allowlist.decide_request(&FixedHost::request(Some("EVIL.com."), "http", None));
+            assert_eq!(verdict.canonical_authority, None, "{mode}");
         }
     }
 
