@@ -167,7 +167,7 @@ fn rules_tag_requests_and_each_lands_on_its_subset_over_http1_and_http2() {
 
 /// The control: Envoy's native header_mutation filter sets the same tag without clearing the route
 /// cache, and the request stays on the default route it got before the filters ran. The tagger
-/// (previous test) steers with the same route table, so it is the tagger that re-routes.
+/// steers with the same route table and request, so it is the tagger that has the route re-chosen.
 #[test]
 fn a_tag_set_without_rerouting_does_not_steer_but_the_taggers_does() {
     let subsets = Subsets::start();
