@@ -65,6 +65,14 @@ impl HttpResponse {
             .map(|(_, value)| value.as_str())
     }
 
+    /// Every value of a repeated header (such as `set-cookie`), in order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
     pub fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }

@@ -43,6 +43,14 @@ impl RecordedRequest {
             .map(|(_, value)| value.as_str())
     }
 
+    /// Every copy of a header, in arrival order: a test can prove that a header arrived once.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The authority as the upstream saw it: `:authority` over HTTP/2, `Host` over HTTP/1.1.
     pub fn authority(&self) -> Option<&str> {
         self.header("host")
