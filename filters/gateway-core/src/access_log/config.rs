@@ -491,3 +491,77 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod schema_tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    const SCHEMA: &str = include_str!("../../../../schemas/access-log.schema.json");
+
+    fn schema() -> serde_json::Value {
+        serde_json::from_str(SCHEMA).unwrap()
+    }
+
+    #[test]
+    fn schema_examples_are_accepted() {
+        for example in schema()["examples"].as_array().unwrap() {
+            AccessLogConfig::from_json(example.to_string().as_bytes())
+                .unwrap_or_else(|errors| panic!("{example}: {errors}"));
+        }
+    }
+
+    /// The schema lists exactly the fields the parser accepts: an unknown field's error names the
+    /// accepted ones, which must be the schema's properties for that object.
+    #[test]
+    fn schema_properties_are_the_accepted_fields() {
+        let schema = schema();
+        let cases = [
+            ("/properties", serde_json::json!({"zzz": 1})),
+            ("/properties/sinks/properties", serde_json::json!({"sinks": {"zzz": 1}})),
+            (
+                "/properties/sinks/properties/http/properties",
+                serde_json::json!({"sinks": {"http": {"cluster": "c", "zzz": 1}}}),
+            ),
+        ];
+        for (pointer, config) in cases {
+            let listed: BTreeSet<String> =
+                schema.pointer(pointer).unwrap().as_object().unwrap().keys().cloned().collect();
+            let errors = AccessLogConfig::from_json(config.to_string().as_bytes()).unwrap_err();
+            let reason = &errors.0[0].reason;
+            let accepted: BTreeSet<String> =
+                reason.split('`').skip(3).step_by(2).map(str::to_string).collect();
+            assert_eq!(accepted, listed, "{pointer}: {reason}");
+        }
+    }
+
+    /// Every default the schema states is the parser's default.
+    #[test]
+    fn schema_defaults_are_the_parsers() {
+        let schema = schema();
+        let defaults = AccessLogConfig::from_json(b"{}").unwrap();
+        let top = &schema["properties"];
+        assert_eq!(top["sample_rate"]["default"], defaults.sample_rate);
+        assert_eq!(
+            top["always_log_response_code_at_least"]["default"],
+            defaults.always_log_response_code_at_least
+        );
+        assert_eq!(top["sinks"]["default"]["envoy_log"], defaults.sinks.envoy_log);
+        let http = AccessLogConfig::from_json(br#"{"sinks": {"http": {"cluster": "c"}}}"#)
+            .unwrap()
+            .sinks
+            .http
+            .unwrap();
+        let listed = &top["sinks"]["properties"]["http"]["properties"];
+        assert_eq!(listed["path"]["default"], http.path);
+        assert_eq!(listed["flush_interval_ms"]["default"], http.flush_interval_ms);
+        assert_eq!(listed["batch_size"]["default"], http.batch_size);
+        assert_eq!(listed["max_buffered_records"]["default"], http.max_buffered_records);
+        assert_eq!(listed["timeout_ms"]["default"], http.timeout_ms);
+        assert_eq!(listed["max_in_flight"]["default"], http.max_in_flight);
+    }
+}
