@@ -7,6 +7,7 @@
 pub mod client;
 pub mod envoy;
 pub mod gateways;
+pub mod lds;
 pub mod modules;
 pub mod paths;
 pub mod pki;
