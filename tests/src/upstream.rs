@@ -101,6 +101,21 @@ impl Upstream {
         responder: Responder,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Self> {
+        Self::start_inner(name, responder, tls, true)
+    }
+
+    /// A plain-text server that answers through `responder` without keeping the requests, for
+    /// soak and load runs of millions of requests ([`Upstream::requests`] stays empty).
+    pub fn start_unrecorded(name: &str, responder: Responder) -> Result<Self> {
+        Self::start_inner(name, responder, None, false)
+    }
+
+    fn start_inner(
+        name: &str,
+        responder: Responder,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        record: bool,
+    ) -> Result<Self> {
         let listener = runtime()
             .block_on(TcpListener::bind("127.0.0.1:0"))
             .map_err(|e| format!("upstream {name}: cannot bind: {e}"))?;
@@ -111,6 +126,7 @@ impl Upstream {
             name: name.to_string(),
             responder,
             requests: Arc::clone(&requests),
+            record,
         });
         let acceptor = tls.map(TlsAcceptor::from);
         runtime().spawn(async move {
@@ -167,6 +183,7 @@ struct ServerState {
     name: String,
     responder: Responder,
     requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    record: bool,
 }
 
 async fn serve_connection(
@@ -237,8 +254,10 @@ impl ServerState {
             body,
             sni,
         };
-        if let Ok(mut requests) = self.requests.lock() {
-            requests.push(recorded.clone());
+        if self.record {
+            if let Ok(mut requests) = self.requests.lock() {
+                requests.push(recorded.clone());
+            }
         }
         let responder = Arc::clone(&self.responder);
         let reply = tokio::task::spawn_blocking(move || responder(&recorded))

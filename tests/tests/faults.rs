@@ -52,7 +52,7 @@ fn closed_port() -> u16 {
 }
 
 fn send(envoy: &Envoy, n: usize, host: &str, path: &str) -> Result<HttpResponse, String> {
-    let protocol = if n % 2 == 0 { Protocol::Http1 } else { Protocol::Http2 };
+    let protocol = if n.is_multiple_of(2) { Protocol::Http1 } else { Protocol::Http2 };
     client::send(envoy.listener_addr("gateway")?, protocol, None, &HttpRequest::get(host, path))
 }
 

@@ -70,7 +70,7 @@ impl ClientLoop {
                 // Bounded: the test stops it long before this many.
                 while !stop.load(Ordering::Relaxed) && n < 200_000 {
                     let (host, expected) = cases[n % 2];
-                    let protocol = if (n / 2) % 2 == 0 { Protocol::Http1 } else { Protocol::Http2 };
+                    let protocol = if (n / 2).is_multiple_of(2) { Protocol::Http1 } else { Protocol::Http2 };
                     match client::send(addr, protocol, None, &HttpRequest::get(host, "/loop")) {
                         Ok(response) if response.status == expected => {}
                         Ok(response) => failures.lock().unwrap().push(format!("{protocol:?} {host}: {}", response.status)),

@@ -54,7 +54,7 @@ fn send(envoy: &Envoy, protocol: Protocol, request: &HttpRequest) -> Result<Http
 }
 
 fn protocol(n: usize) -> Protocol {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         Protocol::Http1
     } else {
         Protocol::Http2
