@@ -29,8 +29,8 @@ commands:
                    through the demo's egress gateway in real Envoy; reports unexpected answers, Envoy
                    RSS and Wasm memory growth after warm-up, and access-log accounting
   load [--seconds S]
-                   S seconds (default 60) saturating Envoy's one worker; reports rate, worker CPU
-                   and unexpected answers
+                   S seconds (default 60) saturating Envoy's one worker; reports rate, how busy the
+                   worker was, unexpected answers and access-log accounting
   oci build [--variant compat|oci|all] [--out DIR]
                    build the modules, then per filter an OCI image layout in
                    DIR/<filter>/<variant>/ (default DIR: target/oci); prints each manifest digest

@@ -4,8 +4,9 @@
 //!
 //! soak: N requests; afterwards the unexpected answers (must be zero), Envoy's RSS and the Wasm VMs'
 //! resident linear memory after warm-up and at the end, and the access-log accounting (every request
-//! logged once). load: S seconds with enough connections to saturate Envoy's one worker; the
-//! worker's CPU share, the request rate and the unexpected answers (must be zero).
+//! logged once). load: S seconds with enough connections to saturate Envoy's one worker; how
+//! busy the worker was (on CPU or waiting for one), the request rate and the unexpected answers
+//! (must be zero).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -112,21 +113,23 @@ pub fn load(args: &[String]) -> Result<(), String> {
     let addr = gateway.envoy.listener_addr("egress_http")?;
     traffic::drive(addr, SOAK_SHAPE, Until::Requests(WARM_UP_REQUESTS / 4), 1, Arc::new(Tally::default()))?;
     let tally = Arc::new(Tally::default());
-    let worker_before = worker_cpu_ticks(gateway.envoy.pid())?;
+    let worker_before = worker_schedstat(gateway.envoy.pid())?;
     let duration = Duration::from_secs(seconds);
     println!("load: {seconds} s, {} HTTP/1.1 connections and {} HTTP/2 connections × {} streams",
         LOAD_SHAPE.http1_connections, LOAD_SHAPE.http2_connections, LOAD_SHAPE.streams_per_http2_connection);
     let elapsed = traffic::drive(addr, LOAD_SHAPE, Until::Elapsed(duration), 1, Arc::clone(&tally))?;
-    let worker_after = worker_cpu_ticks(gateway.envoy.pid())?;
-    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let worker_share = (worker_after - worker_before) as f64 / ticks_per_second / elapsed.as_secs_f64();
+    let worker_after = worker_schedstat(gateway.envoy.pid())?;
+    let wall = elapsed.as_secs_f64() * 1e9;
+    let running = worker_after.0.saturating_sub(worker_before.0) as f64 / wall;
+    let waiting = worker_after.1.saturating_sub(worker_before.1) as f64 / wall;
     let sent = tally.sent();
     let logs = gateway.settle_logs(sent + WARM_UP_REQUESTS / 4)?;
     println!("\nload report");
     println!("  duration            {:.1} s", elapsed.as_secs_f64());
     println!("  requests            {sent} ({} HTTP/1.1, {} HTTP/2), {:.0} req/s",
         tally.http1.load(Ordering::Relaxed), tally.http2.load(Ordering::Relaxed), sent as f64 / elapsed.as_secs_f64());
-    println!("  Envoy worker CPU    {:.0}% of one core", worker_share * 100.0);
+    println!("  Envoy worker        on CPU {:.0}% of the time, runnable but waiting for a CPU {:.0}%: busy {:.0}%",
+        running * 100.0, waiting * 100.0, (running + waiting) * 100.0);
     println!("  statuses            {:?}", status_counts(&tally));
     println!("  unexpected answers  {}", tally.unexpected.load(Ordering::Relaxed));
     println!("  {logs}");
@@ -378,18 +381,20 @@ impl std::fmt::Display for Memory {
     }
 }
 
-/// CPU ticks (user + system) of Envoy's worker thread (`wrk:worker_0`).
-fn worker_cpu_ticks(pid: u32) -> Result<u64, String> {
+/// Nanoseconds Envoy's worker thread (`wrk:worker_0`) ran on a CPU and waited runnable for one
+/// (`/proc/PID/task/TID/schedstat`): together, the time it had work. Near 100% of the wall time
+/// means the worker never idled, so it was saturated, even when a busy machine left it less CPU.
+fn worker_schedstat(pid: u32) -> Result<(u64, u64), String> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).map_err(|e| e.to_string())?;
     for task in tasks.flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
         if comm.trim() == "wrk:worker_0" {
-            let stat = std::fs::read_to_string(task.path().join("stat")).map_err(|e| e.to_string())?;
-            // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
-            let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-            let fields: Vec<&str> = after.split_whitespace().collect();
-            let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            return Ok(ticks(11) + ticks(12));
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).map_err(|e| e.to_string())?;
+            let fields: Vec<u64> = stat.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            return match fields.as_slice() {
+                [running, waiting, ..] => Ok((*running, *waiting)),
+                _ => Err(format!("unreadable schedstat {stat:?}")),
+            };
         }
     }
     Err("Envoy has no wrk:worker_0 thread".to_string())
