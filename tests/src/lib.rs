@@ -8,6 +8,7 @@ pub mod client;
 pub mod envoy;
 pub mod gateways;
 pub mod json_lines;
+pub mod lds;
 pub mod modules;
 pub mod paths;
 pub mod pki;

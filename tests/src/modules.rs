@@ -36,6 +36,24 @@ impl Module {
         }
         paths::wasm_dir().join(self.file_name())
     }
+
+    /// The module built with the `test-trap` feature (a request carrying
+    /// `x-gateway-wasm-test-trap: <package>` panics it), in its own target directory so the shipped
+    /// modules are never this build. Built once per process.
+    pub fn test_trap_path(self) -> PathBuf {
+        if let Err(error) = build_test_trap_once() {
+            panic!("{error}");
+        }
+        test_trap_wasm_dir().join(self.file_name())
+    }
+}
+
+/// The request header that traps a `test-trap` module; its value names the filter's package.
+pub const TEST_TRAP_HEADER: &str = "x-gateway-wasm-test-trap";
+
+/// Where the `test-trap` variants are built: a target directory of their own.
+pub fn test_trap_wasm_dir() -> PathBuf {
+    paths::target_dir().join("test-trap").join("wasm32-wasip1").join("release")
 }
 
 /// Builds every module (release, wasm32-wasip1) once per process; later calls return the first
@@ -56,6 +74,28 @@ pub fn build_command() -> Command {
         command.args(["--package", module.package()]);
     }
     command
+}
+
+fn build_test_trap_once() -> Result<(), String> {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    BUILT.get_or_init(build_test_trap).clone()
+}
+
+fn build_test_trap() -> Result<(), String> {
+    let mut command = build_command();
+    command.arg("--target-dir").arg(paths::target_dir().join("test-trap"));
+    let features: Vec<String> = Module::ALL
+        .iter()
+        .map(|module| format!("{}/test-trap", module.package()))
+        .collect();
+    command.arg("--features").arg(features.join(","));
+    let status = command
+        .status()
+        .map_err(|error| format!("cannot run cargo to build the test-trap modules: {error}"))?;
+    if !status.success() {
+        return Err(format!("building the test-trap modules failed ({status})"));
+    }
+    Ok(())
 }
 
 fn build() -> Result<(), String> {

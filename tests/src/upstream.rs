@@ -111,6 +111,21 @@ impl Upstream {
         responder: Responder,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Self> {
+        Self::start_inner(name, responder, tls, true)
+    }
+
+    /// A plain-text server that answers through `responder` without keeping the requests, for
+    /// soak and load runs of millions of requests ([`Upstream::requests`] stays empty).
+    pub fn start_unrecorded(name: &str, responder: Responder) -> Result<Self> {
+        Self::start_inner(name, responder, None, false)
+    }
+
+    fn start_inner(
+        name: &str,
+        responder: Responder,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        record: bool,
+    ) -> Result<Self> {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
         let accepted_connections = Arc::clone(&connections);
@@ -118,6 +133,7 @@ impl Upstream {
             name: name.to_string(),
             responder,
             requests: Arc::clone(&requests),
+            record,
         });
         let acceptor = tls.map(TlsAcceptor::from);
         let (addr, shutdown) = serve(&format!("upstream {name}"), move |stream| {
@@ -174,6 +190,7 @@ struct ServerState {
     name: String,
     responder: Responder,
     requests: Arc<Mutex<Vec<RecordedRequest>>>,
+    record: bool,
 }
 
 async fn serve_connection(
@@ -244,8 +261,10 @@ impl ServerState {
             body,
             sni,
         };
-        if let Ok(mut requests) = self.requests.lock() {
-            requests.push(recorded.clone());
+        if self.record {
+            if let Ok(mut requests) = self.requests.lock() {
+                requests.push(recorded.clone());
+            }
         }
         let responder = Arc::clone(&self.responder);
         let reply = tokio::task::spawn_blocking(move || responder(&recorded))

@@ -12,6 +12,11 @@ pub struct WasmFilter {
     pub root_id: String,
     /// The plugin configuration (Istio's `pluginConfig`), JSON.
     pub configuration: String,
+    /// Load the module's `test-trap` build instead of the shipped one.
+    pub test_trap: bool,
+    /// Envoy's `PluginConfig.failure_policy` (`FAIL_CLOSED`, `FAIL_OPEN`, `FAIL_RELOAD`); Envoy's
+    /// default when `None`.
+    pub failure_policy: Option<String>,
 }
 
 impl WasmFilter {
@@ -20,6 +25,8 @@ impl WasmFilter {
             module,
             root_id: module.package().to_string(),
             configuration: configuration.into(),
+            test_trap: false,
+            failure_policy: None,
         }
     }
 
@@ -28,7 +35,21 @@ impl WasmFilter {
             module,
             root_id: "network".to_string(),
             configuration: configuration.into(),
+            test_trap: false,
+            failure_policy: None,
         }
+    }
+
+    /// The same filter from the module's `test-trap` build ([`Module::test_trap_path`]).
+    pub fn with_test_trap(mut self) -> Self {
+        self.test_trap = true;
+        self
+    }
+
+    /// The same filter with Envoy's `failure_policy` set (`FAIL_CLOSED`, `FAIL_OPEN`, `FAIL_RELOAD`).
+    pub fn with_failure_policy(mut self, policy: &str) -> Self {
+        self.failure_policy = Some(policy.to_string());
+        self
     }
 
     /// An `http_filters` entry.
@@ -50,9 +71,18 @@ impl WasmFilter {
     fn yaml(&self, filter_name: &str, type_url: &str) -> String {
         let name = format!("{}.{}", self.module.package(), self.root_id);
         // A JSON string literal is a valid YAML double-quoted scalar.
-        let path = json_string(&self.module.path().display().to_string());
+        let module_path = if self.test_trap {
+            self.module.test_trap_path()
+        } else {
+            self.module.path()
+        };
+        let path = json_string(&module_path.display().to_string());
+        let failure_policy = match &self.failure_policy {
+            Some(policy) => format!("      failure_policy: {policy}\n"),
+            None => String::new(),
+        };
         format!(
-            "- name: {filter_name}\n  typed_config:\n    \"@type\": {type_url}\n    config:\n      name: {name}\n      root_id: {root_id}\n      vm_config:\n        vm_id: {name}\n        runtime: envoy.wasm.runtime.v8\n        code:\n          local:\n            filename: {path}\n      configuration:\n        \"@type\": type.googleapis.com/google.protobuf.StringValue\n        value: {configuration}\n",
+            "- name: {filter_name}\n  typed_config:\n    \"@type\": {type_url}\n    config:\n      name: {name}\n      root_id: {root_id}\n{failure_policy}      vm_config:\n        vm_id: {name}\n        runtime: envoy.wasm.runtime.v8\n        code:\n          local:\n            filename: {path}\n      configuration:\n        \"@type\": type.googleapis.com/google.protobuf.StringValue\n        value: {configuration}\n",
             root_id = self.root_id,
             configuration = json_string(&self.configuration),
         )

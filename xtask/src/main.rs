@@ -2,9 +2,12 @@
 
 mod cmd;
 mod demo;
+mod fuzz;
 mod oci;
 mod setup;
+mod soak;
 mod test;
+mod traffic;
 
 use std::process::ExitCode;
 
@@ -18,6 +21,16 @@ commands:
                    ARGS go to `cargo test --workspace` (e.g. `-- allowlist` to filter)
   demo [--once]    setup + build + local ingress and egress gateways with a scripted walk-through;
                    stays up until Ctrl-C, or exits after the script with --once
+  fuzz --time N [TARGET…]
+                   run each cargo-fuzz target in fuzz/ for N seconds (nightly; installs cargo-fuzz
+                   if missing); reports time, executions and findings; fails on a crash
+  soak [--requests N]
+                   N requests (default 1000000), allowed/tagged and denied, HTTP/1.1 and HTTP/2,
+                   through the demo's egress gateway in real Envoy; reports unexpected answers, Envoy
+                   RSS and Wasm memory growth after warm-up, and access-log accounting
+  load [--seconds S]
+                   S seconds (default 60) saturating Envoy's one worker; reports rate, how busy the
+                   worker was, unexpected answers and access-log accounting
   oci build [--variant compat|oci|all] [--out DIR]
                    build the modules, then per filter an OCI image layout in
                    DIR/<filter>/<variant>/ (default DIR: target/oci); prints each manifest digest
@@ -44,6 +57,9 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "demo" => demo::run(rest),
         "oci" => oci::run(rest),
+        "fuzz" => fuzz::run(rest),
+        "soak" => soak::soak(rest),
+        "load" => soak::load(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

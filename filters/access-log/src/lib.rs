@@ -192,6 +192,8 @@ impl Context for AccessLogHttp {}
 
 impl HttpContext for AccessLogHttp {
     fn on_log(&mut self) {
+        #[cfg(feature = "test-trap")]
+        proxy_host::trap_if_requested(FILTER_NAME);
         if let Some(logger) = &mut self.0 {
             let outcome = log_http_request(&logger.config, &ProxyHost, &mut logger.sinks);
             logger.sinks.metrics.count(outcome);

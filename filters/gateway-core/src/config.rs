@@ -3,7 +3,7 @@
 //! Envoy shows a plugin's refusal only through its log, so each problem becomes one line that names
 //! the offending field by its JSON path (`hosts[3]`, `rules[0].split[1].weight`) and says why.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde::de::DeserializeOwned;
 
@@ -24,14 +24,27 @@ impl ConfigError {
     }
 }
 
+/// One log line per problem: a field path or reason can quote configuration text (an unknown key
+/// such as `"a\nb"`), whose control characters are written escaped so they cannot break the line.
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}", self.reason)
+        if !self.field.is_empty() {
+            write_escaping_controls(f, &self.field)?;
+            f.write_str(": ")?;
+        }
+        write_escaping_controls(f, &self.reason)
+    }
+}
+
+fn write_escaping_controls(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
         } else {
-            write!(f, "{}: {}", self.field, self.reason)
+            f.write_char(c)?;
         }
     }
+    Ok(())
 }
 
 /// Every problem found in one configuration; never empty.
@@ -170,6 +183,18 @@ mod tests {
     #[test]
     fn trailing_garbage_is_an_error() {
         assert!(parse_json::<Sample>(b"{} x").is_err());
+    }
+
+    /// Found by the `access_log_config` and `allowlist_config` fuzz targets: an unknown key with a
+    /// line break in it made one problem print as two log lines.
+    #[test]
+    fn a_problem_is_one_line_whatever_the_configuration_quotes() {
+        let errors = parse_json::<Sample>(b"{\"ite\\nms\\u0000\\r\": []}").unwrap_err();
+        let text = errors.to_string();
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(text.contains(r"unknown field `ite\nms\u{0}\r`"), "{text}");
+        let error = ConfigError::new("rules[0].match.headers.a\u{7}b", "bad\tvalue");
+        assert_eq!(error.to_string(), r"rules[0].match.headers.a\u{7}b: bad\tvalue");
     }
 
     #[test]

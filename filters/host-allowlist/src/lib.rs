@@ -151,6 +151,8 @@ impl Context for AllowlistHttp {}
 
 impl HttpContext for AllowlistHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        #[cfg(feature = "test-trap")]
+        proxy_host::trap_if_requested(FILTER_NAME);
         let verdict = self.allowlist.decide_request(&ProxyRequest);
         record(&verdict, self.counters);
         match verdict.action {

@@ -144,3 +144,17 @@ fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes)
         .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
+
+/// Test builds only: the request header that makes the filter it names panic.
+#[cfg(feature = "test-trap")]
+pub const TEST_TRAP_HEADER: &str = "x-gateway-wasm-test-trap";
+
+/// Test builds only: panics, trapping the VM, when the request's [`TEST_TRAP_HEADER`] names
+/// `filter`. Compiled only with the `test-trap` feature, which the shipped modules never have.
+#[cfg(feature = "test-trap")]
+#[allow(clippy::panic)]
+pub fn trap_if_requested(filter: &str) {
+    if request_header(TEST_TRAP_HEADER).as_deref() == Some(filter) {
+        panic!("{filter}: trap requested by {TEST_TRAP_HEADER} (test build)");
+    }
+}

@@ -118,6 +118,8 @@ impl Context for TaggerHttp {}
 
 impl HttpContext for TaggerHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        #[cfg(feature = "test-trap")]
+        proxy_host::trap_if_requested(FILTER_NAME);
         let Some(tagger) = self.tagger.clone() else {
             return Action::Continue;
         };

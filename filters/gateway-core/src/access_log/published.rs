@@ -63,5 +63,7 @@ fn json_object<T: for<'de> Deserialize<'de>>(bytes: Vec<u8>) -> Option<(String, 
     // Starting with `{`, the document can only parse as an object; serde_json also refuses
     // anything after it, so the text is one complete JSON value.
     let fields = serde_json::from_str::<T>(trimmed).ok()?;
-    Some((trimmed.to_string(), fields))
+    // Inside a valid JSON text a raw line break can only be whitespace between tokens (strings must
+    // escape theirs): made a space, the value is the same and the record stays one NDJSON line.
+    Some((trimmed.replace(['\n', '\r'], " "), fields))
 }

@@ -1,0 +1,102 @@
+//! The allowlist matcher through the request and connection flows, against an independent
+//! oracle: nothing is allowed that the configuration does not list, whatever the authority, scheme
+//! and SNI; and a listed host without a mismatching SNI is allowed.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use arbitrary::Arbitrary;
+use gateway_core::allowlist::{Action, Allowlist, Outcome};
+use gateway_core::host::{Authority, Host};
+use gateway_fuzz::{Connection, Request};
+use libfuzzer_sys::fuzz_target;
+
+const CONFIG: &str = r#"{
+  "hosts": ["www.google.com", "google.com", "*.googleapis.com", "api.example.com:8443", "10.0.0.7", "[2001:db8::7]", "0x7f000001"],
+  "host_regex": ["^bucket-[0-9]+\\.storage\\.example\\.com$"],
+  "deny": {"status": 403, "body": "host not allowed"}
+}"#;
+
+fn allowlist() -> &'static Allowlist {
+    static ALLOWLIST: OnceLock<Allowlist> = OnceLock::new();
+    ALLOWLIST.get_or_init(|| Allowlist::from_json(CONFIG.as_bytes()).expect("the fuzz configuration is valid"))
+}
+
+/// Whether the configuration lists `host` on some port (`port_free`: on every port).
+fn listed(host: &Host) -> (bool, bool) {
+    match host {
+        Host::Name(name) => {
+            let portless = name == "www.google.com"
+                || name == "google.com"
+                || name.strip_suffix(".googleapis.com").is_some_and(|prefix| !prefix.is_empty())
+                || bucket(name);
+            (portless || name == "api.example.com", portless)
+        }
+        Host::Ipv4(address) => {
+            let listed = address.octets() == [10, 0, 0, 7];
+            (listed, listed)
+        }
+        Host::Ipv6(address) => {
+            let listed = address.segments() == [0x2001, 0xdb8, 0, 0, 0, 0, 0, 7];
+            (listed, listed)
+        }
+        Host::NumericSpelling(spelling) => {
+            let listed = spelling == "0x7f000001";
+            (listed, listed)
+        }
+    }
+}
+
+fn bucket(name: &str) -> bool {
+    name.strip_suffix(".storage.example.com")
+        .and_then(|label| label.strip_prefix("bucket-"))
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    request: Request,
+    connection: Connection,
+}
+
+fuzz_target!(|input: Input| {
+    let allowlist = allowlist();
+    let verdict = allowlist.decide_request(&input.request);
+    let authority = input.request.authority.as_deref().map(Authority::parse);
+    let sni = input.request.sni.as_deref().filter(|sni| !sni.is_empty());
+    match verdict.decision.outcome {
+        Outcome::Allowed => {
+            assert_eq!(verdict.action, Action::Continue);
+            let Some(Ok(authority)) = &authority else {
+                panic!("allowed an authority that does not parse: {input:?}");
+            };
+            assert!(listed(authority.host()).0, "allowed an unlisted host: {input:?} -> {authority:?}");
+            if let Some(sni) = sni {
+                let sni = Host::parse(sni).unwrap_or_else(|e| panic!("allowed with an invalid SNI ({e}): {input:?}"));
+                assert!(
+                    &sni == authority.host() || listed(&sni).0,
+                    "allowed under an unlisted SNI: {input:?}"
+                );
+            }
+        }
+        Outcome::Denied => assert!(matches!(verdict.action, Action::Respond(_)), "{input:?}"),
+        Outcome::AuditDenied => panic!("audit outcome in enforce mode: {input:?}"),
+    }
+    if let (Some(Ok(authority)), None) = (&authority, sni) {
+        if listed(authority.host()).1 {
+            assert_eq!(verdict.decision.outcome, Outcome::Allowed, "denied a listed host: {input:?}");
+        }
+    }
+
+    let verdict = allowlist.decide_connection(&input.connection);
+    if verdict.decision.outcome == Outcome::Allowed {
+        assert_eq!(verdict.action, Action::Continue);
+        let sni = input.connection.sni.as_deref().map(Host::parse);
+        let Some(Ok(sni)) = sni else {
+            panic!("allowed a connection without a valid SNI: {input:?}");
+        };
+        assert!(listed(&sni).0, "allowed an unlisted SNI: {input:?}");
+    } else {
+        assert_eq!(verdict.action, Action::Close, "{input:?}");
+    }
+});
