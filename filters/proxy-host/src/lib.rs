@@ -2,6 +2,10 @@
 //! validating the plugin configuration (fail closed), choosing HTTP or network (L4) mode, counters,
 //! filter state, and reading headers and attributes without the SDK's panics.
 
+pub mod access_log;
+pub mod allowlist;
+pub mod subset;
+
 use gateway_core::config::ConfigErrors;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{ContextType, LogLevel, MapType, MetricType};
