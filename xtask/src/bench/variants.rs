@@ -100,6 +100,7 @@ pub fn all(quick: bool) -> Vec<Variant> {
         tagger_alone(),
         access_log_alone(),
         suite(),
+        combined(),
     ];
     for size in SCALING_SIZES {
         // The 100k RBAC list takes Envoy long to load and is slow to serve; it is measured in the
@@ -231,6 +232,26 @@ fn suite() -> Variant {
         },
         modules: vec![Module::HostAllowlist, Module::SubsetTagger, Module::AccessLog],
         ..variant("suite", "the three modules in one chain: host-allowlist, subset-tagger, access-log")
+    }
+}
+
+fn combined() -> Variant {
+    let configuration = serde_json::json!({
+        "allowlist": {"hosts": [ALLOWED_HOST]},
+        "subset": {"rules": [{"match": {"hosts": [ALLOWED_HOST]}, "subset": TAG}]},
+        "access_log": {"gateway": "bench", "sinks": {"filter_state": true}},
+    })
+    .to_string();
+    Variant {
+        filters: vec![Filter::Wasm(WasmFilter::http(Module::Gateway, configuration))],
+        access_log: Some(LogFormat::WasmRecord),
+        expect: Expect {
+            denies: true,
+            tags: true,
+            log_contains: Some(&["\"decision\":\"allowed\"", "\"subset\":\"bench\""]),
+        },
+        modules: vec![Module::Gateway],
+        ..variant("gateway", "the combined module: the same three features in one filter")
     }
 }
 
