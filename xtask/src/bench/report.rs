@@ -115,7 +115,8 @@ fn machine() -> String {
         .find_map(|line| line.strip_prefix("model name"))
         .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
         .unwrap_or_else(|| "unknown CPU".to_string());
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    // The machine's cores, not this process's: the harness pins itself to the load generator's.
+    let cores = cpuinfo.lines().filter(|line| line.starts_with("processor")).count();
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:")).map(|v| v.trim().to_string()))
