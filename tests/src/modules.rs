@@ -12,16 +12,24 @@ pub enum Module {
     HostAllowlist,
     SubsetTagger,
     AccessLog,
+    /// The three features in one HTTP filter, configured by sections.
+    Gateway,
 }
 
 impl Module {
-    pub const ALL: [Module; 3] = [Module::HostAllowlist, Module::SubsetTagger, Module::AccessLog];
+    pub const ALL: [Module; 4] = [
+        Module::HostAllowlist,
+        Module::SubsetTagger,
+        Module::AccessLog,
+        Module::Gateway,
+    ];
 
     pub fn package(self) -> &'static str {
         match self {
             Module::HostAllowlist => "host-allowlist",
             Module::SubsetTagger => "subset-tagger",
             Module::AccessLog => "access-log",
+            Module::Gateway => "gateway",
         }
     }
 
@@ -63,7 +71,7 @@ pub fn build_once() -> Result<(), String> {
     BUILT.get_or_init(build).clone()
 }
 
-/// `cargo build --release --target wasm32-wasip1` for the three filter packages.
+/// `cargo build --release --target wasm32-wasip1` for every filter package.
 pub fn build_command() -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);

@@ -34,7 +34,7 @@ fn all_three_filters_pass_a_request_over_http1_and_http2() {
     ))
     .unwrap();
     let log = envoy.log();
-    for module in Module::ALL {
+    for module in [Module::HostAllowlist, Module::SubsetTagger, Module::AccessLog] {
         let accepted = format!("wasm log {0} {0}.{0}: {0}: configuration accepted", module.package());
         assert!(log.contains(&accepted), "{accepted:?} not in Envoy's log");
     }

@@ -36,7 +36,7 @@ pub fn show(command: &Command) -> String {
     shown
 }
 
-/// Builds the three filter modules (release, wasm32-wasip1), as the e2e harness does.
+/// Builds the filter modules (release, wasm32-wasip1), as the e2e harness does.
 pub fn build_modules() -> Result<(), String> {
     run(&mut modules::build_command())?;
     for module in modules::Module::ALL {

@@ -1,5 +1,6 @@
 //! `cargo xtask <command>`: the project's commands, in Rust so they run wherever cargo does.
 
+mod bench;
 mod cmd;
 mod demo;
 mod fuzz;
@@ -21,6 +22,10 @@ commands:
                    ARGS go to `cargo test --workspace` (e.g. `-- allowlist` to filter)
   demo [--once]    setup + build + local ingress and egress gateways with a scripted walk-through;
                    stays up until Ctrl-C, or exits after the script with --once
+  bench [--quick]  setup + build, then measure side by side (interleaved rounds, Envoy pinned to one
+                   core, wrk on the other): plain Envoy, native RBAC + header + JSON log, Lua, each
+                   filter, the suite, the combined module, allowlist sizes; writes BENCHMARKS.md.
+                   --quick: fewer, shorter rounds (under 3 minutes)
   fuzz --time N [TARGET…]
                    run each cargo-fuzz target in fuzz/ for N seconds (nightly; installs cargo-fuzz
                    if missing); reports time, executions and findings; fails on a crash
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         "build" => cmd::build_modules(),
         "test" => test::run(rest),
         "demo" => demo::run(rest),
+        "bench" => bench::run(rest),
         "oci" => oci::run(rest),
         "fuzz" => fuzz::run(rest),
         "soak" => soak::soak(rest),

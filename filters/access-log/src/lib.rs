@@ -5,25 +5,14 @@
 //! request property back, with proxy-wasm implementations of the core's `Host` and `Sinks`. The
 //! root context owns the `http` sink's per-worker buffer and sends it from its tick.
 
-mod host;
-mod metrics;
-mod sinks;
-
-use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
-use gateway_core::access_log::{
-    log_connection, log_http_request, AccessLogConfig, BatchBuffer, HttpSinkConfig,
-};
+use gateway_core::access_log::{log_connection, log_http_request, AccessLogConfig};
+use proxy_host::access_log::{Collector, Metrics, ProxyHost, ProxySinks};
 use proxy_host::{load_configuration, FilterMode};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
-use proxy_wasm::types::{ContextType, LogLevel, MapType};
-
-use crate::host::{now_millis, ProxyHost};
-use crate::metrics::Metrics;
-use crate::sinks::ProxySinks;
+use proxy_wasm::types::{ContextType, LogLevel};
 
 const FILTER_NAME: &str = "access-log";
 
@@ -40,63 +29,6 @@ struct AccessLogRoot {
     collector: Option<Collector>,
 }
 
-/// The `http` sink of one worker: its settings and the buffer that its stream contexts fill.
-struct Collector {
-    config: HttpSinkConfig,
-    buffer: Rc<RefCell<BatchBuffer>>,
-    /// A refused dispatch (an unknown cluster, typically) is logged once, not at every tick.
-    refusal_logged: bool,
-}
-
-impl AccessLogRoot {
-    /// Sends every batch that is due, as far as the in-flight bound allows.
-    fn flush(&mut self) {
-        let (Some(collector), Some(metrics), Some(now_ms)) =
-            (self.collector.as_mut(), self.metrics, now_millis())
-        else {
-            return;
-        };
-        let Ok(mut buffer) = collector.buffer.try_borrow_mut() else {
-            return;
-        };
-        let http = &collector.config;
-        let path = http.path.as_str();
-        while let Some(batch) = buffer.next_batch(now_ms) {
-            let headers = vec![
-                (":method", "POST"),
-                (":path", path),
-                (":authority", http.authority()),
-                ("content-type", "application/x-ndjson"),
-            ];
-            let timeout = Duration::from_millis(http.timeout_ms);
-            match hostcalls::dispatch_http_call(
-                &http.cluster,
-                headers,
-                Some(batch.body.as_bytes()),
-                vec![],
-                timeout,
-            ) {
-                Ok(token) => buffer.dispatched(token, batch.records),
-                Err(status) => {
-                    buffer.dispatch_failed();
-                    if !collector.refusal_logged {
-                        collector.refusal_logged = true;
-                        proxy_host::log(
-                            LogLevel::Warn,
-                            &format!(
-                                "{FILTER_NAME}: cannot send to cluster {:?} ({status:?}); \
-                                 batches are dropped and counted in access_log.failed_batches",
-                                http.cluster
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-        metrics.report(&mut buffer);
-    }
-}
-
 impl Context for AccessLogRoot {
     fn on_http_call_response(
         &mut self,
@@ -105,17 +37,8 @@ impl Context for AccessLogRoot {
         _body_size: usize,
         _num_trailers: usize,
     ) {
-        // No `:status` means no response at all: connection refused, reset or timeout.
-        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .and_then(|status| status.parse::<u32>().ok());
-        let (Some(collector), Some(metrics)) = (self.collector.as_ref(), self.metrics) else {
-            return;
-        };
-        if let Ok(mut buffer) = collector.buffer.try_borrow_mut() {
-            buffer.completed(token_id, status);
-            metrics.report(&mut buffer);
+        if let (Some(collector), Some(metrics)) = (self.collector.as_ref(), self.metrics) {
+            collector.completed(token_id, metrics);
         }
     }
 }
@@ -130,26 +53,25 @@ impl RootContext for AccessLogRoot {
         ) else {
             return false;
         };
-        self.metrics.get_or_insert_with(Metrics::define);
+        self.metrics
+            .get_or_insert_with(|| Metrics::define(FILTER_NAME));
         // A new configuration starts a new buffer; answers to the old one's calls are ignored.
-        self.collector = config.sinks.http.clone().map(|http| Collector {
-            buffer: Rc::new(RefCell::new(BatchBuffer::new(&http))),
-            config: http,
-            refusal_logged: false,
-        });
-        let tick = self.collector.as_ref().map_or(0, |c| {
-            c.buffer
-                .try_borrow()
-                .map_or(0, |buffer| buffer.check_period_ms())
-        });
+        self.collector = config.sinks.http.clone().map(Collector::new);
         // Zero stops the tick of a previous configuration that had an `http` sink.
-        let _ = hostcalls::set_tick_period(Duration::from_millis(tick));
+        let tick = self
+            .collector
+            .as_ref()
+            .map(Collector::tick_period)
+            .unwrap_or_default();
+        let _ = hostcalls::set_tick_period(tick);
         self.config = Some(Rc::new(config));
         true
     }
 
     fn on_tick(&mut self) {
-        self.flush();
+        if let (Some(collector), Some(metrics)) = (self.collector.as_mut(), self.metrics) {
+            collector.flush(FILTER_NAME, metrics);
+        }
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -172,7 +94,7 @@ impl AccessLogRoot {
         Some(Logger {
             config: Rc::clone(self.config.as_ref()?),
             sinks: ProxySinks {
-                collector: self.collector.as_ref().map(|c| Rc::clone(&c.buffer)),
+                collector: self.collector.as_ref().map(Collector::buffer),
                 metrics: self.metrics?,
             },
         })

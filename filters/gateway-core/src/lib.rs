@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod allowlist;
 pub mod config;
 pub mod filter_state;
+pub mod gateway;
 pub mod host;
 pub mod stable_hash;
 pub mod subset;

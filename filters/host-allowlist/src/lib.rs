@@ -5,17 +5,12 @@
 
 use std::rc::Rc;
 
-use gateway_core::allowlist::{
-    Action as VerdictAction, Allowlist, ConnectionHost, Outcome, RequestHost, Verdict,
-};
-use gateway_core::filter_state::ALLOWLIST_DECISION;
-use proxy_host::{
-    load_configuration, log, property_int, property_text, request_header, set_filter_state,
-    Counter, FilterMode,
-};
+use gateway_core::allowlist::{Action as VerdictAction, Allowlist, ConnectionHost, RequestHost};
+use proxy_host::allowlist::{apply_to_request, record, Counters};
+use proxy_host::{load_configuration, property_int, property_text, request_header, FilterMode};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
 
 const FILTER_NAME: &str = "host-allowlist";
 
@@ -23,47 +18,6 @@ proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(AllowlistRoot::default()) });
 }}
-
-/// Envoy stats (shown as `wasmcustom.host_allowlist.*`).
-#[derive(Debug, Clone, Copy, Default)]
-struct Counters {
-    allowed: Counter,
-    denied: Counter,
-    audit_denied: Counter,
-}
-
-impl Counters {
-    fn define() -> Self {
-        Self {
-            allowed: Counter::define(FILTER_NAME, "host_allowlist.allowed"),
-            denied: Counter::define(FILTER_NAME, "host_allowlist.denied"),
-            audit_denied: Counter::define(FILTER_NAME, "host_allowlist.audit_denied"),
-        }
-    }
-}
-
-/// Counts, logs and publishes a verdict; the caller then applies its action.
-fn record(verdict: &Verdict<'_>, counters: Counters) {
-    match verdict.decision.outcome {
-        Outcome::Allowed => counters.allowed.increment(),
-        Outcome::Denied => {
-            counters.denied.increment();
-            // Every denial is also in the access log and the counters; this line is for debugging.
-            log(
-                LogLevel::Debug,
-                &format!("{FILTER_NAME}: {}", verdict.log_message()),
-            );
-        }
-        Outcome::AuditDenied => {
-            counters.audit_denied.increment();
-            log(
-                LogLevel::Info,
-                &format!("{FILTER_NAME}: {}", verdict.log_message()),
-            );
-        }
-    }
-    set_filter_state(FILTER_NAME, ALLOWLIST_DECISION, &verdict.decision.to_json());
-}
 
 #[derive(Default)]
 struct AllowlistRoot {
@@ -79,7 +33,7 @@ impl Context for AllowlistRoot {}
 impl RootContext for AllowlistRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         self.mode = FilterMode::from_root_id();
-        self.counters = Counters::define();
+        self.counters = Counters::define(FILTER_NAME);
         let configuration = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
             .ok()
             .flatten();
@@ -154,60 +108,8 @@ impl HttpContext for AllowlistHttp {
         #[cfg(feature = "test-trap")]
         proxy_host::trap_if_requested(FILTER_NAME);
         let verdict = self.allowlist.decide_request(&ProxyRequest);
-        record(&verdict, self.counters);
-        match verdict.action {
-            VerdictAction::Continue => {
-                if let Some(authority) = &verdict.canonical_authority {
-                    set_authority(authority);
-                }
-                Action::Continue
-            }
-            VerdictAction::Respond(response) => {
-                let headers = response.headers().to_vec();
-                if hostcalls::send_http_response(
-                    response.status,
-                    headers,
-                    Some(response.body.as_bytes()),
-                )
-                .is_err()
-                {
-                    log(
-                        LogLevel::Error,
-                        &format!("{FILTER_NAME}: could not send the denial"),
-                    );
-                }
-                // The local answer replaces the request: nothing of it goes upstream.
-                Action::Pause
-            }
-            VerdictAction::Close => {
-                let _ = hostcalls::close_downstream();
-                Action::Pause
-            }
-        }
-    }
-}
-
-/// Sets `:authority` to the spelling that was allowed and has Envoy choose the route again, so that
-/// the route and the upstream see the host that was checked.
-fn set_authority(authority: &str) {
-    if let Err(status) =
-        hostcalls::set_map_value(MapType::HttpRequestHeaders, ":authority", Some(authority))
-    {
-        log(
-            LogLevel::Error,
-            &format!("{FILTER_NAME}: cannot set :authority to {authority:?}: {status:?}"),
-        );
-        return;
-    }
-    // Envoy picked the route before this filter ran. ABI 0.2.1 happens to clear the route cache on
-    // a header change; the explicit call keeps the re-route when that implicit behaviour goes.
-    if let Err(status) = hostcalls::call_foreign_function("clear_route_cache", None) {
-        log(
-            LogLevel::Error,
-            &format!(
-                "{FILTER_NAME}: clear_route_cache failed, the route may be the old one: {status:?}"
-            ),
-        );
+        record(FILTER_NAME, &verdict, self.counters);
+        apply_to_request(FILTER_NAME, &verdict)
     }
 }
 
@@ -224,7 +126,7 @@ impl Context for AllowlistStream {}
 impl StreamContext for AllowlistStream {
     fn on_new_connection(&mut self) -> Action {
         let verdict = self.allowlist.decide_connection(&ProxyConnection);
-        record(&verdict, self.counters);
+        record(FILTER_NAME, &verdict, self.counters);
         match verdict.action {
             VerdictAction::Continue => Action::Continue,
             VerdictAction::Respond(_) | VerdictAction::Close => {

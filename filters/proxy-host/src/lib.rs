@@ -2,6 +2,10 @@
 //! validating the plugin configuration (fail closed), choosing HTTP or network (L4) mode, counters,
 //! filter state, and reading headers and attributes without the SDK's panics.
 
+pub mod access_log;
+pub mod allowlist;
+pub mod subset;
+
 use gateway_core::config::ConfigErrors;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{ContextType, LogLevel, MapType, MetricType};
@@ -156,5 +160,17 @@ pub const TEST_TRAP_HEADER: &str = "x-gateway-wasm-test-trap";
 pub fn trap_if_requested(filter: &str) {
     if request_header(TEST_TRAP_HEADER).as_deref() == Some(filter) {
         panic!("{filter}: trap requested by {TEST_TRAP_HEADER} (test build)");
+    }
+}
+
+/// Has Envoy choose the route again after a request header changed. Envoy picked the route before
+/// our filters ran; ABI 0.2.1 happens to clear the route cache on a header change, and the explicit
+/// call keeps the re-route when that implicit behaviour goes.
+pub fn clear_route_cache(filter: &str) {
+    if let Err(status) = hostcalls::call_foreign_function("clear_route_cache", None) {
+        log(
+            LogLevel::Error,
+            &format!("{filter}: clear_route_cache failed, the route may be the old one: {status:?}"),
+        );
     }
 }

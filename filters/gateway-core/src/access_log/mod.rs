@@ -25,4 +25,4 @@ mod flow_tests;
 pub use batch::{Batch, BatchBuffer, BatchCounts};
 pub use config::{AccessLogConfig, HttpSinkConfig, SinksConfig};
 pub use flow::{log_connection, log_http_request, Outcome, Sinks, ENVOY_LOG_PREFIX};
-pub use host::Host;
+pub use host::{property, Host};

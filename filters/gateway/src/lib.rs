@@ -1,0 +1,247 @@
+//! gateway: host-allowlist, subset-tagger and access-log in one HTTP filter, configured by sections
+//! (`{"allowlist": {...}, "subset": {...}, "access_log": {...}}`, each optional).
+//!
+//! Each Wasm filter pays the VM boundary on every callback of every request; one filter pays it
+//! once. The features are the same core code the separate modules run, carried out by the same
+//! `proxy_host` pieces; what the combined module saves is host calls: the request headers are read
+//! once for the allowlist and the tagger (and once more in `on_log` for the record), and the
+//! record takes the decision and the tag from memory instead of reading them back from filter
+//! state. Filter state, stats and responses are those of the separate modules.
+
+mod stream_host;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use gateway_core::access_log::{log_http_request, AccessLogConfig, BatchBuffer};
+use gateway_core::allowlist::{Allowlist, RequestHost as AllowlistRequest};
+use gateway_core::filter_state::SUBSET_TAG;
+use gateway_core::gateway::GatewayConfig;
+use gateway_core::subset::{RequestHost as SubsetRequest, TaggerConfig};
+use proxy_host::access_log::{Collector, Metrics, ProxySinks};
+use proxy_host::{allowlist, load_configuration, property_text, set_filter_state, subset};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+
+use crate::stream_host::StreamHost;
+
+const FILTER_NAME: &str = "gateway";
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(GatewayRoot::default()) });
+}}
+
+/// One accepted configuration with its counters, shared by the worker's streams.
+struct Features {
+    allowlist: Option<(Allowlist, allowlist::Counters)>,
+    subset: Option<(TaggerConfig, subset::Stats)>,
+    access_log: Option<(AccessLogConfig, Metrics)>,
+}
+
+#[derive(Default)]
+struct GatewayRoot {
+    features: Option<Rc<Features>>,
+    collector: Option<Collector>,
+}
+
+impl Context for GatewayRoot {
+    fn on_http_call_response(&mut self, token_id: u32, _: usize, _: usize, _: usize) {
+        if let (Some(collector), Some(metrics)) = (self.collector.as_ref(), self.metrics()) {
+            collector.completed(token_id, metrics);
+        }
+    }
+}
+
+impl GatewayRoot {
+    fn metrics(&self) -> Option<Metrics> {
+        self.features
+            .as_ref()?
+            .access_log
+            .as_ref()
+            .map(|(_, metrics)| *metrics)
+    }
+}
+
+impl RootContext for GatewayRoot {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let Some(config) = load_configuration(
+            FILTER_NAME,
+            self.get_plugin_configuration(),
+            GatewayConfig::from_json,
+        ) else {
+            // Refused: Envoy keeps the previous configuration, and so does this root context.
+            return false;
+        };
+        // A new configuration starts a new buffer; answers to the old one's calls are ignored.
+        self.collector = config
+            .access_log
+            .as_ref()
+            .and_then(|access_log| access_log.sinks.http.clone())
+            .map(Collector::new);
+        // Zero stops the tick of a previous configuration that had an `http` sink.
+        let tick = self
+            .collector
+            .as_ref()
+            .map(Collector::tick_period)
+            .unwrap_or_default();
+        let _ = hostcalls::set_tick_period(tick);
+        self.features = Some(Rc::new(Features {
+            allowlist: config
+                .allowlist
+                .map(|allowlist| (allowlist, allowlist::Counters::define(FILTER_NAME))),
+            subset: config.subset.map(|tagger| {
+                let stats = subset::Stats::define(FILTER_NAME, &tagger);
+                (tagger, stats)
+            }),
+            access_log: config
+                .access_log
+                .map(|access_log| (access_log, Metrics::define(FILTER_NAME))),
+        }));
+        true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(metrics) = self.metrics() {
+            if let Some(collector) = self.collector.as_mut() {
+                collector.flush(FILTER_NAME, metrics);
+            }
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        // The SDK traps on `None`, so a stream is always created; without a configuration (Envoy
+        // sends no traffic to a plugin whose on_configure failed) it passes requests through.
+        Some(Box::new(GatewayHttp {
+            features: self.features.clone(),
+            collector: self.collector.as_ref().map(Collector::buffer),
+            context_id,
+            allowlist_decision: None,
+            subset_tag: None,
+            set_cookie: None,
+        }))
+    }
+}
+
+struct GatewayHttp {
+    features: Option<Rc<Features>>,
+    /// The worker's `http` sink buffer, when configured.
+    collector: Option<Rc<RefCell<BatchBuffer>>>,
+    context_id: u32,
+    /// What this stream published, kept for its record.
+    allowlist_decision: Option<String>,
+    subset_tag: Option<String>,
+    /// The `Set-Cookie` to add to the response, decided with the request.
+    set_cookie: Option<String>,
+}
+
+impl Context for GatewayHttp {}
+
+impl HttpContext for GatewayHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(features) = self.features.clone() else {
+            return Action::Continue;
+        };
+        if features.allowlist.is_none() && features.subset.is_none() {
+            return Action::Continue;
+        }
+        let headers = subset::request_headers(FILTER_NAME);
+        if let Some((allowlist, counters)) = &features.allowlist {
+            let verdict = allowlist.decide_request(&Headers(&headers));
+            self.allowlist_decision = Some(allowlist::record(FILTER_NAME, &verdict, *counters));
+            if let Action::Pause = allowlist::apply_to_request(FILTER_NAME, &verdict) {
+                // Denied: answered locally, so no tag, as when the allowlist filter stops the chain.
+                return Action::Pause;
+            }
+        }
+        if let Some((tagger, stats)) = &features.subset {
+            let decision = tagger.decide(&mut TaggerRequest {
+                headers: RefCell::new(headers),
+                context_id: self.context_id,
+            });
+            subset::apply_header(FILTER_NAME, &tagger.header, &decision.header);
+            let tag = decision.filter_state();
+            set_filter_state(FILTER_NAME, SUBSET_TAG, &tag);
+            self.subset_tag = Some(tag);
+            stats.count(&decision);
+            self.set_cookie = decision.set_cookie;
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(cookie) = self.set_cookie.take() {
+            subset::add_set_cookie(FILTER_NAME, &cookie);
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        let Some(features) = self.features.clone() else {
+            return;
+        };
+        let Some((config, metrics)) = &features.access_log else {
+            return;
+        };
+        let host = StreamHost::new(
+            features
+                .allowlist
+                .is_some()
+                .then(|| self.allowlist_decision.take()),
+            features.subset.is_some().then(|| self.subset_tag.take()),
+        );
+        let mut sinks = ProxySinks {
+            collector: self.collector.clone(),
+            metrics: *metrics,
+        };
+        metrics.count(log_http_request(config, &host, &mut sinks));
+    }
+}
+
+/// The allowlist's view of the request: the headers already read, and the SNI.
+struct Headers<'a>(&'a [(String, String)]);
+
+impl Headers<'_> {
+    fn first(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.clone())
+    }
+}
+
+impl AllowlistRequest for Headers<'_> {
+    fn authority(&self) -> Option<String> {
+        self.first(":authority")
+    }
+
+    fn scheme(&self) -> Option<String> {
+        self.first(":scheme")
+    }
+
+    fn requested_server_name(&self) -> Option<String> {
+        property_text(&["connection", "requested_server_name"])
+    }
+}
+
+/// The tagger's view of the request: the same headers, handed over once.
+struct TaggerRequest {
+    headers: RefCell<Vec<(String, String)>>,
+    context_id: u32,
+}
+
+impl SubsetRequest for TaggerRequest {
+    fn request_headers(&self) -> Vec<(String, String)> {
+        // The core reads them once per request; a second read would get none.
+        std::mem::take(&mut *self.headers.borrow_mut())
+    }
+
+    fn random_u64(&mut self) -> u64 {
+        subset::random_u64(self.context_id)
+    }
+}

@@ -1,0 +1,215 @@
+//! The access log's proxy-wasm side, shared by the access-log filter and the combined gateway
+//! module: the core's [`Host`] and [`Sinks`] over host calls, the counters, and the `http` sink's
+//! per-worker buffer that the root context sends from its tick.
+//!
+//! The SDK's `Context` methods unwrap host errors, and a panic traps the VM; these calls read the
+//! raw results and treat an error as an absent value.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use gateway_core::access_log::{BatchBuffer, Host, HttpSinkConfig, Outcome, Sinks};
+use gateway_core::filter_state::ACCESS_LOG_RECORD;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{LogLevel, MapType};
+
+use crate::Counter;
+
+/// Reads the stream whose callback is running, one host call per read.
+pub struct ProxyHost;
+
+impl Host for ProxyHost {
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        hostcalls::get_property(path.to_vec()).ok().flatten()
+    }
+
+    fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+            .ok()
+            .flatten()
+    }
+
+    fn response_header(&self, name: &str) -> Option<Vec<u8>> {
+        hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
+            .ok()
+            .flatten()
+    }
+
+    fn now_nanos(&self) -> Option<i64> {
+        let since_epoch = hostcalls::get_current_time()
+            .ok()?
+            .duration_since(UNIX_EPOCH)
+            .ok()?;
+        i64::try_from(since_epoch.as_nanos()).ok()
+    }
+}
+
+/// The host's clock in milliseconds since the Unix epoch, for the batch buffer's flush interval.
+pub fn now_millis() -> Option<u64> {
+    let since_epoch = hostcalls::get_current_time()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()?;
+    u64::try_from(since_epoch.as_millis()).ok()
+}
+
+/// The access log's counters in Envoy's stats (`wasmcustom.access_log.*`).
+#[derive(Debug, Clone, Copy)]
+pub struct Metrics {
+    /// Records built and handed to the sinks.
+    records: Counter,
+    /// Requests and connections that sampling left out.
+    sampled_out: Counter,
+    /// Records in batches the collector answered with a 2xx.
+    sent: Counter,
+    /// Records the `http` sink's full buffer refused.
+    dropped: Counter,
+    /// Batches the collector did not take: refused call, no answer, timeout, non-2xx.
+    failed_batches: Counter,
+}
+
+impl Metrics {
+    pub fn define(filter: &str) -> Self {
+        Self {
+            records: Counter::define(filter, "access_log.records"),
+            sampled_out: Counter::define(filter, "access_log.sampled_out"),
+            sent: Counter::define(filter, "access_log.sent"),
+            dropped: Counter::define(filter, "access_log.dropped"),
+            failed_batches: Counter::define(filter, "access_log.failed_batches"),
+        }
+    }
+
+    pub fn count(self, outcome: Outcome) {
+        match outcome {
+            Outcome::Logged => self.records.add(1),
+            Outcome::SampledOut => self.sampled_out.add(1),
+        }
+    }
+
+    /// Moves what the buffer counted since the last report into Envoy's stats.
+    pub fn report(self, buffer: &mut BatchBuffer) {
+        let counts = buffer.take_counts();
+        self.sent.add(counts.sent);
+        self.dropped.add(counts.dropped);
+        self.failed_batches.add(counts.failed_batches);
+    }
+}
+
+/// The core's [`Sinks`] over proxy-wasm: Envoy's log, filter state, and the worker's batch buffer.
+pub struct ProxySinks {
+    /// The root context's buffer, present when the `http` sink is configured.
+    pub collector: Option<Rc<RefCell<BatchBuffer>>>,
+    pub metrics: Metrics,
+}
+
+impl Sinks for ProxySinks {
+    fn envoy_log(&mut self, line: &str) {
+        crate::log(LogLevel::Info, line);
+    }
+
+    fn filter_state(&mut self, record: &str) {
+        // Envoy stores it as `wasm.gateway_wasm.access_log`; a refusal leaves the native logger a
+        // `-`, which is all it could print anyway.
+        let _ = hostcalls::set_property(vec![ACCESS_LOG_RECORD], Some(record.as_bytes()));
+    }
+
+    fn http(&mut self, record: String) {
+        // Sending happens in the root context's tick: a call dispatched from `on_log` would never
+        // get its response.
+        if let Some(Ok(mut buffer)) = self.collector.as_ref().map(|c| c.try_borrow_mut()) {
+            buffer.push(record);
+            self.metrics.report(&mut buffer);
+        }
+    }
+}
+
+/// The `http` sink of one worker: its settings and the buffer that its stream contexts fill.
+pub struct Collector {
+    config: HttpSinkConfig,
+    buffer: Rc<RefCell<BatchBuffer>>,
+    /// A refused dispatch (an unknown cluster, typically) is logged once, not at every tick.
+    refusal_logged: bool,
+}
+
+impl Collector {
+    pub fn new(config: HttpSinkConfig) -> Self {
+        Self {
+            buffer: Rc::new(RefCell::new(BatchBuffer::new(&config))),
+            config,
+            refusal_logged: false,
+        }
+    }
+
+    /// The buffer, for the stream contexts' [`ProxySinks`].
+    pub fn buffer(&self) -> Rc<RefCell<BatchBuffer>> {
+        Rc::clone(&self.buffer)
+    }
+
+    /// How often the root context must tick to flush on time.
+    pub fn tick_period(&self) -> Duration {
+        Duration::from_millis(
+            self.buffer
+                .try_borrow()
+                .map_or(0, |buffer| buffer.check_period_ms()),
+        )
+    }
+
+    /// Sends every batch that is due, as far as the in-flight bound allows.
+    pub fn flush(&mut self, filter: &str, metrics: Metrics) {
+        let Some(now_ms) = now_millis() else {
+            return;
+        };
+        let Ok(mut buffer) = self.buffer.try_borrow_mut() else {
+            return;
+        };
+        let http = &self.config;
+        let path = http.path.as_str();
+        while let Some(batch) = buffer.next_batch(now_ms) {
+            let headers = vec![
+                (":method", "POST"),
+                (":path", path),
+                (":authority", http.authority()),
+                ("content-type", "application/x-ndjson"),
+            ];
+            let timeout = Duration::from_millis(http.timeout_ms);
+            match hostcalls::dispatch_http_call(
+                &http.cluster,
+                headers,
+                Some(batch.body.as_bytes()),
+                vec![],
+                timeout,
+            ) {
+                Ok(token) => buffer.dispatched(token, batch.records),
+                Err(status) => {
+                    buffer.dispatch_failed();
+                    if !self.refusal_logged {
+                        self.refusal_logged = true;
+                        crate::log(
+                            LogLevel::Warn,
+                            &format!(
+                                "{filter}: cannot send to cluster {:?} ({status:?}); \
+                                 batches are dropped and counted in access_log.failed_batches",
+                                http.cluster
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        metrics.report(&mut buffer);
+    }
+
+    /// The collector's answer to the call `token_id`.
+    pub fn completed(&self, token_id: u32, metrics: Metrics) {
+        // No `:status` means no response at all: connection refused, reset or timeout.
+        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|status| status.parse::<u32>().ok());
+        if let Ok(mut buffer) = self.buffer.try_borrow_mut() {
+            buffer.completed(token_id, status);
+            metrics.report(&mut buffer);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The host-allowlist's proxy-wasm side, shared by the host-allowlist filter and the combined
+//! gateway module: its counters, and carrying out a verdict (count, log, publish, answer).
+
+use gateway_core::allowlist::{Action as VerdictAction, Outcome, Verdict};
+use gateway_core::filter_state::ALLOWLIST_DECISION;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{Action, LogLevel, MapType};
+
+use crate::{clear_route_cache, log, set_filter_state, Counter};
+
+/// Envoy stats (shown as `wasmcustom.host_allowlist.*`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    allowed: Counter,
+    denied: Counter,
+    audit_denied: Counter,
+}
+
+impl Counters {
+    pub fn define(filter: &str) -> Self {
+        Self {
+            allowed: Counter::define(filter, "host_allowlist.allowed"),
+            denied: Counter::define(filter, "host_allowlist.denied"),
+            audit_denied: Counter::define(filter, "host_allowlist.audit_denied"),
+        }
+    }
+}
+
+/// Counts, logs and publishes a verdict, returning the published decision (JSON); the caller then
+/// applies its action.
+pub fn record(filter: &str, verdict: &Verdict<'_>, counters: Counters) -> String {
+    match verdict.decision.outcome {
+        Outcome::Allowed => counters.allowed.increment(),
+        Outcome::Denied => {
+            counters.denied.increment();
+            // Every denial is also in the access log and the counters; this line is for debugging.
+            log(
+                LogLevel::Debug,
+                &format!("{filter}: {}", verdict.log_message()),
+            );
+        }
+        Outcome::AuditDenied => {
+            counters.audit_denied.increment();
+            log(
+                LogLevel::Info,
+                &format!("{filter}: {}", verdict.log_message()),
+            );
+        }
+    }
+    let decision = verdict.decision.to_json();
+    set_filter_state(filter, ALLOWLIST_DECISION, &decision);
+    decision
+}
+
+/// Applies an HTTP verdict's action: continue (with the allowed spelling of the authority), or
+/// answer locally / close, and stop the request.
+pub fn apply_to_request(filter: &str, verdict: &Verdict<'_>) -> Action {
+    match verdict.action {
+        VerdictAction::Continue => {
+            if let Some(authority) = &verdict.canonical_authority {
+                set_authority(filter, authority);
+            }
+            Action::Continue
+        }
+        VerdictAction::Respond(response) => {
+            let headers = response.headers().to_vec();
+            if hostcalls::send_http_response(
+                response.status,
+                headers,
+                Some(response.body.as_bytes()),
+            )
+            .is_err()
+            {
+                log(
+                    LogLevel::Error,
+                    &format!("{filter}: could not send the denial"),
+                );
+            }
+            // The local answer replaces the request: nothing of it goes upstream.
+            Action::Pause
+        }
+        VerdictAction::Close => {
+            let _ = hostcalls::close_downstream();
+            Action::Pause
+        }
+    }
+}
+
+/// Sets `:authority` to the spelling that was allowed and has Envoy choose the route again, so that
+/// the route and the upstream see the host that was checked.
+fn set_authority(filter: &str, authority: &str) {
+    if let Err(status) =
+        hostcalls::set_map_value(MapType::HttpRequestHeaders, ":authority", Some(authority))
+    {
+        log(
+            LogLevel::Error,
+            &format!("{filter}: cannot set :authority to {authority:?}: {status:?}"),
+        );
+        return;
+    }
+    clear_route_cache(filter);
+}

@@ -1,0 +1,167 @@
+//! `cargo xtask bench [--quick]`: what the filters cost, measured side by side in one run.
+//!
+//! Every variant (plain Envoy, Envoy's native equivalent, Lua, each of our filters, the suite, the
+//! combined module, allowlist sizes) runs in its own Envoy (`--concurrency 1`, pinned with taskset
+//! to core 0), all started up front and functionally checked. Then rounds of load, interleaved
+//! (A B C … A B C …), from wrk on core 1 against a backend Envoy also on core 1. The robust figure
+//! is Envoy's CPU time per request minus plain Envoy's in the same round. Writes `BENCHMARKS.md`.
+
+mod check;
+mod measure;
+mod report;
+mod variants;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use e2e::envoy::{Envoy, EnvoyOptions};
+use e2e::paths;
+use e2e::template::{self, Vars};
+
+use crate::{cmd, setup};
+use measure::Sample;
+use variants::{Variant, ALLOWED_HOST};
+
+/// How long and how often.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub quick: bool,
+    pub rounds: usize,
+    pub duration: Duration,
+    pub warm_up: Duration,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self { quick, rounds: 3, duration: Duration::from_secs(2), warm_up: Duration::from_secs(1) }
+        } else {
+            Self { quick, rounds: 5, duration: Duration::from_secs(6), warm_up: Duration::from_secs(2) }
+        }
+    }
+}
+
+/// A started variant.
+struct Running {
+    variant: Variant,
+    envoy: Envoy,
+    addr: SocketAddr,
+}
+
+/// One variant's results: a sample per round.
+pub struct Measured {
+    pub variant: Variant,
+    pub samples: Vec<Sample>,
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let quick = match args {
+        [] => false,
+        [flag] if flag == "--quick" => true,
+        _ => return Err(format!("unexpected arguments {args:?}: the only option is --quick")),
+    };
+    let plan = Plan::new(quick);
+    let started = Instant::now();
+    setup::run()?;
+    cmd::build_modules()?;
+    require_tools()?;
+    let load_before = report::load_average();
+    // This process (the functional checks, wrk's parent) stays off the measured core.
+    measure::pin(std::process::id(), measure::LOAD_CPU)?;
+
+    let backend = start_backend()?;
+    let backend_port = backend.listener_addr("backend")?.port();
+    let all = variants::all(quick);
+    let mut running = Vec::with_capacity(all.len());
+    for variant in all {
+        println!("bench: starting and checking {}", variant.name);
+        running.push(start_variant(variant, backend_port)?);
+    }
+
+    println!("bench: warming up ({:?} each)", plan.warm_up);
+    for variant in &running {
+        measure::run(variant.envoy.pid(), &url(variant.addr), ALLOWED_HOST, plan.warm_up)
+            .map_err(|error| format!("{}: {error}", variant.variant.name))?;
+    }
+
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); running.len()];
+    for round in 1..=plan.rounds {
+        for (variant, samples) in running.iter().zip(samples.iter_mut()) {
+            let sample = measure::run(variant.envoy.pid(), &url(variant.addr), ALLOWED_HOST, plan.duration)
+                .map_err(|error| format!("{} (round {round}): {error}", variant.variant.name))?;
+            println!(
+                "bench: round {round}/{} {:<16} {:>9.0} req/s  {:>7.2} µs CPU/req",
+                plan.rounds,
+                variant.variant.name,
+                sample.requests_per_second,
+                sample.cpu_per_request_us()
+            );
+            samples.push(sample);
+        }
+    }
+    let load_after = report::load_average();
+    let measured: Vec<Measured> = running
+        .into_iter()
+        .zip(samples)
+        .map(|(running, samples)| Measured { variant: running.variant, samples })
+        .collect();
+    let text = report::render(&report::Context {
+        plan,
+        load_before,
+        load_after,
+        elapsed: started.elapsed(),
+        wrk_example: cmd::show(&measure::wrk_command("http://127.0.0.1:PORT/", ALLOWED_HOST, plan.duration)),
+        measured: &measured,
+    })?;
+    let path = paths::workspace_root().join("BENCHMARKS.md");
+    std::fs::write(&path, &text).map_err(|error| format!("{}: {error}", path.display()))?;
+    print!("{}", report::summary(&measured));
+    println!("bench: wrote {} in {:.0?}", path.display(), started.elapsed());
+    drop(backend);
+    Ok(())
+}
+
+fn require_tools() -> Result<(), String> {
+    for (tool, package) in [("wrk", "wrk"), ("taskset", "util-linux")] {
+        if cmd::output(Command::new("sh").args(["-c", &format!("command -v {tool}")])).is_none() {
+            return Err(format!("{tool} not found: apt-get install {package}"));
+        }
+    }
+    if std::thread::available_parallelism().map_or(0, usize::from) < 2 {
+        return Err("the benchmark needs two cores: Envoy on one, the load generator on the other".into());
+    }
+    Ok(())
+}
+
+fn templates_dir() -> PathBuf {
+    paths::workspace_root().join("xtask").join("bench-envoy")
+}
+
+fn start_backend() -> Result<Envoy, String> {
+    let bootstrap = template::render_file(&templates_dir().join("backend.yaml"), &Vars::new())?;
+    let envoy = Envoy::start(EnvoyOptions::new("bench-backend", bootstrap))?;
+    measure::pin(envoy.pid(), measure::LOAD_CPU)?;
+    Ok(envoy)
+}
+
+fn start_variant(variant: Variant, backend_port: u16) -> Result<Running, String> {
+    let work_dir = Envoy::work_dir(&format!("bench-{}", variant.name))?;
+    let access_log = work_dir.path().join("access.log");
+    let vars = Vars::new()
+        .set("BACKEND_PORT", backend_port)
+        .set("HTTP_FILTERS", variant.http_filters_yaml())
+        .set("ACCESS_LOG", variant.access_log_yaml(&access_log));
+    let bootstrap = template::render_file(&templates_dir().join("gateway.yaml"), &vars)?;
+    let options = EnvoyOptions::new(&format!("bench-{}", variant.name), bootstrap);
+    let envoy = Envoy::start_in(options, work_dir).map_err(|error| format!("{}: {error}", variant.name))?;
+    measure::pin(envoy.pid(), measure::ENVOY_CPU)?;
+    let addr = envoy.listener_addr("bench")?;
+    check::check(&variant, addr, &access_log)?;
+    Ok(Running { variant, envoy, addr })
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}/")
+}

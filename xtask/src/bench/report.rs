@@ -1,0 +1,343 @@
+//! `BENCHMARKS.md`: when and where, how, the raw samples, medians, differences from plain Envoy in
+//! the same round, ratios, the budget, module sizes.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::Command;
+use std::time::Duration;
+
+use e2e::modules::Module;
+use e2e::paths;
+
+use super::measure::{CONNECTIONS, ENVOY_CPU, LOAD_CPU};
+use super::variants::Group;
+use super::{Measured, Plan};
+use crate::cmd;
+
+/// The budget of issue 7, in µs of Envoy CPU per request over plain Envoy, and bytes.
+const ALLOWLIST_BUDGET_US: f64 = 5.0;
+const FLATNESS_BUDGET: f64 = 1.10;
+const MODULE_BUDGET_BYTES: u64 = 150 * 1024;
+
+pub struct Context<'a> {
+    pub plan: Plan,
+    pub load_before: String,
+    pub load_after: String,
+    pub elapsed: Duration,
+    pub wrk_example: String,
+    pub measured: &'a [Measured],
+}
+
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    match (values.len() % 2, values.get(middle), middle.checked_sub(1).and_then(|i| values.get(i))) {
+        (1, Some(value), _) => *value,
+        (_, Some(high), Some(low)) => (high + low) / 2.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Per variant, the medians and the per-round differences from plain Envoy.
+struct Row<'a> {
+    measured: &'a Measured,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    cpu: f64,
+    /// Median over rounds of (this variant's CPU/req − plain's CPU/req in that round).
+    delta: f64,
+    deltas: Vec<f64>,
+    rss_mib: f64,
+}
+
+fn rows(measured: &[Measured]) -> Vec<Row<'_>> {
+    let plain = measured.iter().find(|m| m.variant.name == "plain");
+    measured
+        .iter()
+        .map(|m| {
+            let deltas: Vec<f64> = match plain {
+                Some(plain) => m
+                    .samples
+                    .iter()
+                    .zip(&plain.samples)
+                    .map(|(s, p)| s.cpu_per_request_us() - p.cpu_per_request_us())
+                    .collect(),
+                None => Vec::new(),
+            };
+            Row {
+                measured: m,
+                rps: median(m.samples.iter().map(|s| s.requests_per_second).collect()),
+                p50: median(m.samples.iter().map(|s| s.p50_us).collect()),
+                p99: median(m.samples.iter().map(|s| s.p99_us).collect()),
+                cpu: median(m.samples.iter().map(|s| s.cpu_per_request_us()).collect()),
+                delta: median(deltas.clone()),
+                deltas,
+                rss_mib: m.samples.iter().map(|s| s.rss_kib).max().unwrap_or(0) as f64 / 1024.0,
+            }
+        })
+        .collect()
+}
+
+fn find<'a>(rows: &'a [Row<'a>], name: &str) -> Option<&'a Row<'a>> {
+    rows.iter().find(|row| row.measured.variant.name == name)
+}
+
+/// Raw and gzip-compressed size of a built module.
+pub fn module_sizes(module: Module) -> Result<(u64, u64), String> {
+    let path = paths::wasm_dir().join(module.file_name());
+    let bytes = std::fs::read(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&bytes).map_err(|error| error.to_string())?;
+    let gzip = encoder.finish().map_err(|error| error.to_string())?;
+    Ok((bytes.len() as u64, gzip.len() as u64))
+}
+
+fn kb(bytes: u64) -> String {
+    format!("{:.1} KiB", bytes as f64 / 1024.0)
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    // The machine's cores, not this process's: the harness pins itself to the load generator's.
+    let cores = cpuinfo.lines().filter(|line| line.starts_with("processor")).count();
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:")).map(|v| v.trim().to_string()))
+        .unwrap_or_default();
+    let kernel = cmd::output(Command::new("uname").args(["-srm"])).unwrap_or_default();
+    format!("{model}, {cores} cores, {memory} memory, {}", kernel.trim())
+}
+
+fn envoy_version() -> String {
+    cmd::output(Command::new(paths::envoy_bin()).arg("--version"))
+        .map(|v| v.trim().rsplit("version: ").next().unwrap_or("").to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn now_utc() -> String {
+    cmd::output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+        .map(|d| d.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn fmt(value: f64, decimals: usize) -> String {
+    if value.is_finite() {
+        format!("{value:.decimals$}")
+    } else {
+        "n/a".to_string()
+    }
+}
+
+fn signed(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value:+.2}")
+    } else {
+        "n/a".to_string()
+    }
+}
+
+pub fn render(context: &Context<'_>) -> Result<String, String> {
+    let rows = rows(context.measured);
+    let plan = context.plan;
+    let mut out = String::new();
+    let native = find(&rows, "native").map_or(f64::NAN, |r| r.delta);
+    let _ = writeln!(out, "# Benchmarks\n");
+    let _ = writeln!(
+        out,
+        "What the filters cost Envoy, measured side by side in one run by `cargo xtask bench{}` \
+         (the harness is `xtask/src/bench/`, the Envoy configurations `xtask/bench-envoy/`). \
+         These are figures of one machine at one time, not guarantees; the differences from plain \
+         Envoy and the ratios carry over better than the absolute numbers.\n",
+        if plan.quick { " --quick" } else { "" }
+    );
+    let _ = writeln!(out, "- Date: {}", now_utc());
+    let _ = writeln!(out, "- Machine: {}", machine());
+    let _ = writeln!(out, "- Envoy: {}", envoy_version());
+    let _ = writeln!(
+        out,
+        "- Load average (1, 5, 15 min) before: {}; after: {}. The machine was shared: other work \
+         running at the same time shows in the absolute figures more than in the same-round differences.",
+        context.load_before, context.load_after
+    );
+    let _ = writeln!(
+        out,
+        "- Plan: {} rounds × {} s per variant, after a {} s warm-up each, interleaved (every variant once per round, in the order of the tables); the whole run took {:.0} s.",
+        plan.rounds,
+        plan.duration.as_secs(),
+        plan.warm_up.as_secs(),
+        context.elapsed.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "- Each variant: its own Envoy, `--concurrency 1`, pinned with `taskset -a -p -c {ENVOY_CPU}`. Load on core {LOAD_CPU}: `{}` (1 thread, {CONNECTIONS} keep-alive connections, HTTP/1.1), against a backend Envoy answering 200 itself, also on core {LOAD_CPU}.",
+        context.wrk_example
+    );
+    let _ = writeln!(
+        out,
+        "- CPU/req: Envoy's utime + stime (all threads, `/proc/<pid>/stat`) over the run, divided by the requests wrk completed. **Δ plain** is that minus plain Envoy's CPU/req **in the same round**, median over rounds: the noise-robust figure. Latencies are wrk's (on a shared core with the backend, so they include both). RSS is the largest VmRSS seen.",
+    );
+    let _ = writeln!(
+        out,
+        "- Before measuring, each variant passed a functional check: `allowed.example.com` answers 200; where it applies, `denied.example.com` gets 403, the upstream received `x-route-subset: bench`, the access-log file holds the JSON record (with `decision` and `subset` where they apply). wrk reporting any non-2xx response fails the run.\n"
+    );
+
+    let _ = writeln!(out, "## Suite and each filter\n");
+    let _ = writeln!(
+        out,
+        "| variant | what | req/s | p50 µs | p99 µs | CPU µs/req | Δ plain µs/req | Δ / Δ native | RSS MiB | modules (raw / gzip) |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    for row in rows.iter().filter(|r| r.measured.variant.group == Group::Main) {
+        let variant = &row.measured.variant;
+        let modules: Vec<String> = variant
+            .modules
+            .iter()
+            .map(|m| module_sizes(*m).map(|(raw, gz)| format!("{} {} / {}", m.package(), kb(raw), kb(gz))))
+            .collect::<Result<_, _>>()?;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            variant.name,
+            variant.what,
+            fmt(row.rps, 0),
+            fmt(row.p50, 0),
+            fmt(row.p99, 0),
+            fmt(row.cpu, 2),
+            if variant.name == "plain" { "0 (reference)".to_string() } else { signed(row.delta) },
+            if variant.name == "plain" { String::new() } else { fmt(row.delta / native, 2) },
+            fmt(row.rss_mib, 1),
+            if modules.is_empty() { "–".to_string() } else { modules.join("; ") },
+        );
+    }
+
+    let _ = writeln!(out, "\n## Allowlist size (request host listed last)\n");
+    let _ = writeln!(
+        out,
+        "| hosts | host-allowlist Δ plain µs/req | host-allowlist req/s | host-allowlist RSS MiB | RBAC list Δ plain µs/req | RBAC req/s | RBAC RSS MiB |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
+    let sizes: BTreeSet<usize> = rows.iter().filter_map(|r| r.measured.variant.hosts).collect();
+    for size in &sizes {
+        let ours = find(&rows, &format!("allowlist-{size}"));
+        let rbac = find(&rows, &format!("rbac-{size}"));
+        let cell = |row: Option<&Row<'_>>, f: &dyn Fn(&Row<'_>) -> String| row.map_or("not run".to_string(), f);
+        let _ = writeln!(
+            out,
+            "| {size} | {} | {} | {} | {} | {} | {} |",
+            cell(ours, &|r| signed(r.delta)),
+            cell(ours, &|r| fmt(r.rps, 0)),
+            cell(ours, &|r| fmt(r.rss_mib, 1)),
+            cell(rbac, &|r| signed(r.delta)),
+            cell(rbac, &|r| fmt(r.rps, 0)),
+            cell(rbac, &|r| fmt(r.rss_mib, 1)),
+        );
+    }
+
+    let _ = writeln!(out, "\n## Budget (issue 7)\n");
+    let _ = writeln!(out, "| target | measured | met |\n|---|---|---|");
+    let verdict = |ok: bool| if ok { "yes" } else { "**no**" };
+    for name in ["suite", "gateway"] {
+        if let Some(row) = find(&rows, name) {
+            let _ = writeln!(
+                out,
+                "| {name}: Δ ≤ native's Δ ({} µs/req in this run) | {} µs/req | {} |",
+                signed(native),
+                signed(row.delta),
+                verdict(row.delta <= native)
+            );
+        }
+    }
+    if let Some(row) = find(&rows, "host-allowlist") {
+        let _ = writeln!(
+            out,
+            "| host-allowlist alone: Δ ≤ +{ALLOWLIST_BUDGET_US} µs/req | {} µs/req | {} |",
+            signed(row.delta),
+            verdict(row.delta <= ALLOWLIST_BUDGET_US)
+        );
+    }
+    if let (Some(small), Some(large)) = (
+        sizes.first().and_then(|s| find(&rows, &format!("allowlist-{s}"))),
+        sizes.last().and_then(|s| find(&rows, &format!("allowlist-{s}"))),
+    ) {
+        let ratio = large.delta / small.delta;
+        let _ = writeln!(
+            out,
+            "| host-allowlist flat: Δ({}) / Δ({}) ≤ {FLATNESS_BUDGET} | {} ({} vs {} µs/req) | {} |",
+            large.measured.variant.name,
+            small.measured.variant.name,
+            fmt(ratio, 2),
+            signed(large.delta),
+            signed(small.delta),
+            verdict(ratio <= FLATNESS_BUDGET)
+        );
+    }
+    for module in Module::ALL {
+        let (raw, gzip) = module_sizes(module)?;
+        let _ = writeln!(
+            out,
+            "| {}.wasm ≤ 150 KiB | {} ({} gzip) | {} |",
+            module.package(),
+            kb(raw),
+            kb(gzip),
+            verdict(raw <= MODULE_BUDGET_BYTES)
+        );
+    }
+
+    let _ = writeln!(out, "\n## Raw samples\n");
+    let _ = writeln!(out, "Per round: req/s, p50/p99 µs, Envoy CPU µs/req, Δ plain µs/req, RSS MiB.\n");
+    let _ = writeln!(out, "| variant | round | req/s | p50 | p99 | CPU µs/req | Δ plain | requests | CPU s | RSS MiB |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in &rows {
+        for (index, sample) in row.measured.samples.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {:.0} | {:.0} | {:.2} | {} | {} | {:.2} | {:.1} |",
+                row.measured.variant.name,
+                index + 1,
+                sample.requests_per_second,
+                sample.p50_us,
+                sample.p99_us,
+                sample.cpu_per_request_us(),
+                row.deltas.get(index).map_or("".to_string(), |d| signed(*d)),
+                sample.requests,
+                sample.cpu_us / 1e6,
+                sample.rss_kib as f64 / 1024.0
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The main table, for the terminal.
+pub fn summary(measured: &[Measured]) -> String {
+    let rows = rows(measured);
+    let mut out = String::from("\nvariant            req/s   CPU µs/req   Δ plain\n");
+    for row in &rows {
+        let _ = writeln!(
+            out,
+            "{:<16} {:>9} {:>10} {:>9}",
+            row.measured.variant.name,
+            fmt(row.rps, 0),
+            fmt(row.cpu, 2),
+            signed(row.delta)
+        );
+    }
+    out
+}
