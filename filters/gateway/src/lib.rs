@@ -144,6 +144,8 @@ impl Context for GatewayHttp {}
 
 impl HttpContext for GatewayHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        #[cfg(feature = "test-trap")]
+        proxy_host::trap_if_requested(FILTER_NAME);
         let Some(features) = self.features.clone() else {
             return Action::Continue;
         };
