@@ -21,3 +21,14 @@ mod runtime;
 
 /// Harness errors are strings with context: a test that fails should say what it was doing.
 pub type Result<T> = std::result::Result<T, String>;
+
+/// The values of header `name` (any case) in a list of `(name, value)` pairs, in order.
+fn header_values<'h, 'n>(
+    headers: &'h [(String, String)],
+    name: &'n str,
+) -> impl Iterator<Item = &'h str> + use<'h, 'n> {
+    headers
+        .iter()
+        .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
+}

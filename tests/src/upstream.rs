@@ -37,18 +37,12 @@ pub struct RecordedRequest {
 
 impl RecordedRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        crate::header_values(&self.headers, name).next()
     }
 
     /// Every copy of a header, in arrival order: a test can prove that a header arrived once.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        crate::header_values(&self.headers, name)
     }
 
     /// The authority as the upstream saw it: `:authority` over HTTP/2, `Host` over HTTP/1.1.
