@@ -15,6 +15,7 @@ pub mod pki;
 pub mod template;
 pub mod walkthrough;
 pub mod upstream;
+pub mod wasm_exports;
 pub mod wasm_filter;
 
 mod runtime;

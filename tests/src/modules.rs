@@ -1,10 +1,10 @@
 //! The filters' Wasm modules, built once per test process.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::paths;
+use crate::{paths, wasm_exports};
 
 /// A filter module: its crate (the Cargo package) and the file name cargo gives its `.wasm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,29 @@ impl Module {
             Module::SubsetTagger => "subset-tagger",
             Module::AccessLog => "access-log",
             Module::Gateway => "gateway",
+        }
+    }
+
+    /// The proxy-wasm callbacks the filter implements, beyond those every module keeps: the build
+    /// removes the exports of all others, so Envoy does not call into the VM for nothing
+    /// ([`crate::wasm_exports`]). A filter that starts implementing a callback must list it here;
+    /// the `callbacks_cover_every_implemented_callback` test checks the filter sources.
+    pub fn callbacks(self) -> &'static [&'static str] {
+        match self {
+            Module::HostAllowlist => &[
+                "proxy_on_request_headers",
+                "proxy_on_new_connection",
+                "proxy_on_downstream_data",
+            ],
+            Module::SubsetTagger => &["proxy_on_request_headers", "proxy_on_response_headers"],
+            Module::AccessLog => &["proxy_on_log", "proxy_on_tick", "proxy_on_http_call_response"],
+            Module::Gateway => &[
+                "proxy_on_request_headers",
+                "proxy_on_response_headers",
+                "proxy_on_log",
+                "proxy_on_tick",
+                "proxy_on_http_call_response",
+            ],
         }
     }
 
@@ -73,13 +96,18 @@ pub fn build_once() -> Result<(), String> {
 
 /// `cargo build --release --target wasm32-wasip1` for every filter package.
 pub fn build_command() -> Command {
+    build_command_for(&Module::ALL.map(Module::package))
+}
+
+/// `cargo build --release --target wasm32-wasip1` for these packages of the workspace.
+pub fn build_command_for(packages: &[&str]) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
         .current_dir(paths::workspace_root())
         .args(["build", "--release", "--target", "wasm32-wasip1"]);
-    for module in Module::ALL {
-        command.args(["--package", module.package()]);
+    for package in packages {
+        command.args(["--package", package]);
     }
     command
 }
@@ -103,7 +131,7 @@ fn build_test_trap() -> Result<(), String> {
     if !status.success() {
         return Err(format!("building the test-trap modules failed ({status})"));
     }
-    Ok(())
+    remove_unused_callbacks(&test_trap_wasm_dir())
 }
 
 fn build() -> Result<(), String> {
@@ -113,11 +141,84 @@ fn build() -> Result<(), String> {
     if !status.success() {
         return Err(format!("building the Wasm modules failed ({status})"));
     }
+    remove_unused_callbacks(&paths::wasm_dir())
+}
+
+/// The last step of every module build: each module in `dir` keeps only the callback exports it
+/// implements ([`Module::callbacks`]). Rewrites a file only when it changes, so it is idempotent
+/// and cargo's next no-op build leaves the trimmed module in place.
+pub fn remove_unused_callbacks(dir: &Path) -> Result<(), String> {
     for module in Module::ALL {
-        let path = paths::wasm_dir().join(module.file_name());
-        if !path.is_file() {
-            return Err(format!("the build did not produce {}", path.display()));
+        let path = dir.join(module.file_name());
+        let wasm = std::fs::read(&path)
+            .map_err(|error| format!("the build did not produce {}: {error}", path.display()))?;
+        let trimmed = wasm_exports::without_unused_callbacks(&wasm, module.callbacks())
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+        if let Some(trimmed) = trimmed {
+            // A new file, not a write through the old one: cargo hard-links its outputs.
+            let staged = path.with_extension("wasm.trimmed");
+            std::fs::write(&staged, trimmed)
+                .and_then(|()| std::fs::rename(&staged, &path))
+                .map_err(|error| format!("{}: {error}", path.display()))?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SDK trait method behind each callback export.
+    const CALLBACK_METHODS: [(&str, &str); 20] = [
+        ("on_vm_start", "proxy_on_vm_start"),
+        ("on_configure", "proxy_on_configure"),
+        ("on_http_request_headers", "proxy_on_request_headers"),
+        ("on_http_request_body", "proxy_on_request_body"),
+        ("on_http_request_trailers", "proxy_on_request_trailers"),
+        ("on_http_response_headers", "proxy_on_response_headers"),
+        ("on_http_response_body", "proxy_on_response_body"),
+        ("on_http_response_trailers", "proxy_on_response_trailers"),
+        ("on_log", "proxy_on_log"),
+        ("on_done", "proxy_on_done"),
+        ("on_tick", "proxy_on_tick"),
+        ("on_http_call_response", "proxy_on_http_call_response"),
+        ("on_queue_ready", "proxy_on_queue_ready"),
+        ("on_new_connection", "proxy_on_new_connection"),
+        ("on_downstream_data", "proxy_on_downstream_data"),
+        ("on_downstream_close", "proxy_on_downstream_connection_close"),
+        ("on_upstream_data", "proxy_on_upstream_data"),
+        ("on_upstream_close", "proxy_on_upstream_connection_close"),
+        ("on_grpc_call_response", "proxy_on_grpc_receive"),
+        ("on_foreign_function", "proxy_on_foreign_function"),
+    ];
+
+    /// Every `fn on_…(` a filter crate defines must keep its export, or Envoy would never call it.
+    #[test]
+    fn callbacks_cover_every_implemented_callback() {
+        for module in Module::ALL {
+            let src = paths::workspace_root().join("filters").join(module.package()).join("src");
+            let mut sources = String::new();
+            for entry in std::fs::read_dir(&src).unwrap() {
+                sources.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+            }
+            let methods: Vec<String> = sources
+                .split("fn on_")
+                .skip(1)
+                .filter_map(|rest| rest.split_once('(').map(|(name, _)| format!("on_{name}")))
+                .collect();
+            assert!(!methods.is_empty(), "no callback found in {}", src.display());
+            for method in methods {
+                let (_, export) = CALLBACK_METHODS
+                    .iter()
+                    .find(|(name, _)| *name == method)
+                    .unwrap_or_else(|| panic!("{}: unknown callback method {method}", module.package()));
+                assert!(
+                    wasm_exports::ALWAYS_KEPT.contains(export) || module.callbacks().contains(export),
+                    "{} implements {method} but Module::callbacks does not keep {export}",
+                    module.package()
+                );
+            }
+        }
+    }
 }

@@ -22,10 +22,13 @@ commands:
                    ARGS go to `cargo test --workspace` (e.g. `-- allowlist` to filter)
   demo [--once]    setup + build + local ingress and egress gateways with a scripted walk-through;
                    stays up until Ctrl-C, or exits after the script with --once
-  bench [--quick]  setup + build, then measure side by side (interleaved rounds, Envoy pinned to one
-                   core, wrk on the other): plain Envoy, native RBAC + header + JSON log, Lua, each
-                   filter, the suite, the combined module, allowlist sizes; writes BENCHMARKS.md.
+  bench [--quick] [--only a,b]
+                   setup + build, then measure side by side (interleaved rounds, Envoy pinned to one
+                   core, wrk on the other): plain Envoy, native RBAC + header + JSON log, Lua, a
+                   do-nothing Wasm filter, each filter, the suite, the combined module, allowlist
+                   sizes; writes BENCHMARKS.md.
                    --quick: fewer, shorter rounds (under 3 minutes)
+                   --only: these variants and plain Envoy; prints the table, leaves BENCHMARKS.md
   fuzz --time N [TARGET…]
                    run each cargo-fuzz target in fuzz/ for N seconds (nightly; installs cargo-fuzz
                    if missing); reports time, executions and findings; fails on a crash

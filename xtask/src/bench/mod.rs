@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::envoy::{Envoy, EnvoyOptions};
-use e2e::paths;
+use e2e::{modules, paths};
 use e2e::template::{self, Vars};
 
 use crate::{cmd, setup};
@@ -56,16 +56,49 @@ pub struct Measured {
     pub samples: Vec<Sample>,
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let quick = match args {
-        [] => false,
-        [flag] if flag == "--quick" => true,
-        _ => return Err(format!("unexpected arguments {args:?}: the only option is --quick")),
+/// The command line: `--quick`, and `--only a,b,…` to measure some variants (plain Envoy always).
+struct Options {
+    quick: bool,
+    only: Option<Vec<String>>,
+}
+
+fn options(args: &[String]) -> Result<Options, String> {
+    let mut options = Options { quick: false, only: None };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => options.quick = true,
+            "--only" => {
+                let names = args.next().ok_or("--only needs a comma-separated list of variants")?;
+                options.only = Some(names.split(',').map(str::to_string).collect());
+            }
+            other => return Err(format!("unexpected argument {other:?}: the options are --quick and --only a,b,…")),
+        }
+    }
+    Ok(options)
+}
+
+/// Every variant of the plan, or the `--only` ones and plain Envoy (the reference every Δ needs).
+fn selected(quick: bool, only: Option<&[String]>) -> Result<Vec<Variant>, String> {
+    let all = variants::all(quick);
+    let Some(only) = only else {
+        return Ok(all);
     };
+    if let Some(unknown) = only.iter().find(|name| !all.iter().any(|v| &v.name == *name)) {
+        let names: Vec<&str> = all.iter().map(|v| v.name.as_str()).collect();
+        return Err(format!("no variant {unknown:?}; the variants: {}", names.join(", ")));
+    }
+    Ok(all.into_iter().filter(|v| v.name == "plain" || only.contains(&v.name)).collect())
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let Options { quick, only } = options(args)?;
     let plan = Plan::new(quick);
     let started = Instant::now();
+    let variants = selected(quick, only.as_deref())?;
     setup::run()?;
     cmd::build_modules()?;
+    cmd::run(&mut modules::build_command_for(&[variants::PROBE_PACKAGE]))?;
     require_tools()?;
     let load_before = report::load_average();
     // This process (the functional checks, wrk's parent) stays off the measured core.
@@ -73,9 +106,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     let backend = start_backend()?;
     let backend_port = backend.listener_addr("backend")?.port();
-    let all = variants::all(quick);
-    let mut running = Vec::with_capacity(all.len());
-    for variant in all {
+    let mut running = Vec::with_capacity(variants.len());
+    for variant in variants {
         println!("bench: starting and checking {}", variant.name);
         running.push(start_variant(variant, backend_port)?);
     }
@@ -107,18 +139,23 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .zip(samples)
         .map(|(running, samples)| Measured { variant: running.variant, samples })
         .collect();
-    let text = report::render(&report::Context {
-        plan,
-        load_before,
-        load_after,
-        elapsed: started.elapsed(),
-        wrk_example: cmd::show(&measure::wrk_command("http://127.0.0.1:PORT/", ALLOWED_HOST, plan.duration)),
-        measured: &measured,
-    })?;
-    let path = paths::workspace_root().join("BENCHMARKS.md");
-    std::fs::write(&path, &text).map_err(|error| format!("{}: {error}", path.display()))?;
     print!("{}", report::summary(&measured));
-    println!("bench: wrote {} in {:.0?}", path.display(), started.elapsed());
+    if only.is_some() {
+        // A partial run is for looking into one cost; BENCHMARKS.md is the whole comparison.
+        println!("bench: --only run, BENCHMARKS.md left as it was ({:.0?})", started.elapsed());
+    } else {
+        let text = report::render(&report::Context {
+            plan,
+            load_before,
+            load_after,
+            elapsed: started.elapsed(),
+            wrk_example: cmd::show(&measure::wrk_command("http://127.0.0.1:PORT/", ALLOWED_HOST, plan.duration)),
+            measured: &measured,
+        })?;
+        let path = paths::workspace_root().join("BENCHMARKS.md");
+        std::fs::write(&path, &text).map_err(|error| format!("{}: {error}", path.display()))?;
+        println!("bench: wrote {} in {:.0?}", path.display(), started.elapsed());
+    }
     drop(backend);
     Ok(())
 }

@@ -11,7 +11,7 @@ use e2e::modules::Module;
 use e2e::paths;
 
 use super::measure::{CONNECTIONS, ENVOY_CPU, LOAD_CPU};
-use super::variants::Group;
+use super::variants::{Group, PROBE_CALLS};
 use super::{Measured, Plan};
 use crate::cmd;
 
@@ -250,6 +250,8 @@ pub fn render(context: &Context<'_>) -> Result<String, String> {
         );
     }
 
+    host_call_table(&mut out, &rows);
+
     let _ = writeln!(out, "\n## Budget (issue 7)\n");
     let _ = writeln!(out, "| target | measured | met |\n|---|---|---|");
     let verdict = |ok: bool| if ok { "yes" } else { "**no**" };
@@ -323,6 +325,52 @@ pub fn render(context: &Context<'_>) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+/// One host call's cost: the probe repeating it, minus the do-nothing probe in the same round, over
+/// the number of calls; median over rounds.
+fn host_call_table(out: &mut String, rows: &[Row<'_>]) {
+    let Some(passthrough) = find(rows, "wasm-passthrough") else {
+        return;
+    };
+    let probes: Vec<&Row<'_>> = rows.iter().filter(|r| r.measured.variant.group == Group::HostCalls).collect();
+    if probes.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n## What one host call costs\n");
+    let _ = writeln!(
+        out,
+        "The probe filter (`benches/wasm-probe`) makes one kind of host call {PROBE_CALLS} times per request; \
+         the cost of one call is its Δ minus the do-nothing probe's Δ in the same round, over {PROBE_CALLS}. \
+         The do-nothing probe itself (the Wasm boundary: context, stream callbacks) costs {} µs/req.\n",
+        signed(passthrough.delta)
+    );
+    let _ = writeln!(out, "| host call | µs per call |\n|---|---:|");
+    for probe in probes {
+        let per_call: Vec<f64> = probe
+            .deltas
+            .iter()
+            .zip(&passthrough.deltas)
+            .map(|(probe, floor)| (probe - floor) / f64::from(PROBE_CALLS))
+            .collect();
+        let call = probe.measured.variant.probe_call.as_deref().unwrap_or_default();
+        let _ = writeln!(out, "| {} | {} |", call_description(call), fmt(median(per_call), 2));
+    }
+}
+
+fn call_description(call: &str) -> String {
+    let what = match call {
+        "request_header" => "one request header by name (`:authority`)",
+        "request_headers" => "every request header in one call",
+        "property" => "an attribute during the request (`connection.requested_server_name`)",
+        "log_property" => "an attribute in `on_log` (`xds.route_name`)",
+        "set_filter_state" => "filter state written (`proxy_set_property`)",
+        "increment_counter" => "a counter incremented",
+        "set_request_header" => "a request header written",
+        "clear_route_cache" => "`clear_route_cache` (Envoy chooses the route again)",
+        other => other,
+    };
+    format!("`{call}`: {what}")
 }
 
 /// The main table, for the terminal.

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use e2e::modules::Module;
+use e2e::paths;
 use e2e::wasm_filter::WasmFilter;
 
 /// The host every measured request is for; every allowlist lists it (last, in the scaling runs).
@@ -27,6 +28,8 @@ pub enum Group {
     Main,
     /// Allowlist size against cost.
     Scaling,
+    /// What one host call costs: the probe filter repeating it.
+    HostCalls,
 }
 
 /// What the functional check expects of a variant before it may be measured.
@@ -53,6 +56,8 @@ pub struct Variant {
     pub modules: Vec<Module>,
     /// Allowlist size for scaling variants.
     pub hosts: Option<usize>,
+    /// The host call a probe variant repeats.
+    pub probe_call: Option<String>,
 }
 
 /// An HTTP filter, rendered into `http_filters` once the access log path is known.
@@ -96,12 +101,14 @@ pub fn all(quick: bool) -> Vec<Variant> {
         plain(),
         native(),
         lua(),
+        wasm_passthrough(),
         allowlist_alone(),
         tagger_alone(),
         access_log_alone(),
         suite(),
         combined(),
     ];
+    variants.extend(HOST_CALLS.map(host_call));
     for size in SCALING_SIZES {
         // The 100k RBAC list takes Envoy long to load and is slow to serve; it is measured in the
         // full run only.
@@ -123,6 +130,7 @@ fn variant(name: &str, what: &str) -> Variant {
         expect: Expect::default(),
         modules: Vec::new(),
         hosts: None,
+        probe_call: None,
     }
 }
 
@@ -160,6 +168,54 @@ fn lua() -> Variant {
             "one Lua filter: allowlist (table lookup on the normalised :authority), tag header, decision as dynamic metadata; file access log with json_format",
         )
     }
+}
+
+/// The Wasm boundary alone: the benchmark's probe filter (`benches/wasm-probe`) with nothing to do.
+fn wasm_passthrough() -> Variant {
+    Variant {
+        filters: vec![Filter::Yaml(probe_yaml(""))],
+        ..variant(
+            "wasm-passthrough",
+            "a Rust proxy-wasm filter that does nothing: what every Wasm filter pays before its own work",
+        )
+    }
+}
+
+/// The probe making one kind of host call [`PROBE_CALLS`] times per request.
+fn host_call(call: &str) -> Variant {
+    Variant {
+        group: Group::HostCalls,
+        filters: vec![Filter::Yaml(probe_yaml(&format!("{call} {PROBE_CALLS}")))],
+        probe_call: Some(call.to_string()),
+        ..variant(&format!("probe-{call}"), &format!("the probe filter making {PROBE_CALLS} {call} calls per request"))
+    }
+}
+
+/// The host calls the probe can make, as its configuration names them.
+const HOST_CALLS: [&str; 8] = [
+    "request_header",
+    "request_headers",
+    "property",
+    "log_property",
+    "set_filter_state",
+    "increment_counter",
+    "set_request_header",
+    "clear_route_cache",
+];
+
+/// Calls per request in a host-call variant: enough to stand well above the round-to-round noise.
+pub const PROBE_CALLS: u32 = 10;
+
+/// The probe's crate, which `cargo xtask bench` builds with the shipped modules.
+pub const PROBE_PACKAGE: &str = "wasm-probe";
+
+fn probe_yaml(configuration: &str) -> String {
+    let path = paths::wasm_dir().join("wasm_probe.wasm");
+    let path = serde_json::Value::String(path.display().to_string());
+    let configuration = serde_json::Value::String(configuration.to_string());
+    format!(
+        "- name: envoy.filters.http.wasm\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n    config:\n      name: probe\n      vm_config:\n        vm_id: probe\n        runtime: envoy.wasm.runtime.v8\n        code:\n          local:\n            filename: {path}\n      configuration:\n        \"@type\": type.googleapis.com/google.protobuf.StringValue\n        value: {configuration}\n"
+    )
 }
 
 fn allowlist_config(hosts: &[String]) -> String {
