@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn matches_the_punycode_form() {
         let set = compile(&["xn--bcher-kva\\.de"]).unwrap();
-        assert_eq!(matched(&set, "bücher.de"), Some(0));
+        assert_eq!(matched(&set, "XN--BCHER-KVA.de"), Some(0));
     }
 
     #[test]
