@@ -80,9 +80,9 @@ impl HostPatterns {
     /// `{field}[{index}]` that quotes the entry and says why, e.g.
     /// `hosts[3]: "*foo.com": a wildcard must be a whole leading "*." label`.
     ///
-    /// Entries are normalised as requests are (case, one trailing dot), except that internationalised
-    /// names must be written as punycode A-labels, so the configuration shows exactly what is matched;
-    /// the error suggests the A-label form.
+    /// Entries are normalised as requests are (case, one trailing dot, A-labels checked), and
+    /// internationalised names must be written as punycode A-labels, so the configuration shows
+    /// exactly what is matched; the error suggests the A-label form where it can be given reliably.
     pub fn compile(field: &str, entries: &[String]) -> Result<Self, ConfigErrors> {
         let mut patterns = Self {
             entries: entries.to_vec(),
