@@ -5,9 +5,10 @@ use regex::bytes::{Regex, RegexBuilder};
 use super::request::Request;
 use crate::host::{HostPatterns, HostRegexSet};
 
-/// Upper bound, in bytes, on one compiled rule regex and on its lazy DFA cache. Every worker's VM
-/// holds its own copy, so a pathological pattern is refused at configuration time instead of
-/// costing memory on every worker.
+/// Upper bound, in bytes, on one compiled rule regex and on its lazy DFA cache (that cache exists
+/// only if the regex crate's `perf-dfa` feature is turned back on; it is off for module size). Every
+/// worker's VM holds its own copy, so a pathological pattern is refused at configuration time instead
+/// of costing memory on every worker.
 pub(crate) const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
 /// Compiles `pattern` so that it must match a whole value, as Envoy's and Istio's regex matchers
