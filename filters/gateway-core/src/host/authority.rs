@@ -1,23 +1,21 @@
 //! Parsing and normalising an HTTP authority (`host[:port]`) or a bare host such as a TLS SNI.
 //!
-//! The point is that one destination has one spelling: case, one trailing dot, Unicode forms of a
-//! name and the many ways of writing an IPv4 address must not make a denied destination look like an
-//! allowed one, nor the reverse. Input that is not clearly a host is an error, never a best guess.
+//! The point is that one destination has one spelling: case, one trailing dot, punycode spellings of
+//! a label and the many ways of writing an IPv4 address must not make a denied destination look like
+//! an allowed one, nor the reverse. Input that is not clearly a host is an error, never a best guess.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use idna::AsciiDenyList;
+use super::idn;
 
 /// Longest DNS name, in bytes, without the trailing dot (RFC 1035).
 pub const MAX_NAME_LENGTH: usize = 253;
 /// Longest DNS label, in bytes (RFC 1035).
 pub const MAX_LABEL_LENGTH: usize = 63;
 
-/// Input longer than this is refused before any Unicode processing, so that the cost of parsing a
-/// hostile header stays bounded. A valid name with a port, or a bracketed IPv6 address, is far shorter
-/// even in its Unicode form.
+/// Input longer than this is refused before any other processing, so that the cost of parsing a
+/// hostile header stays bounded. A valid name with a port, or a bracketed IPv6 address, is far shorter.
 const MAX_INPUT_LENGTH: usize = 1024;
 
 /// Why a string is not an authority or a host.
@@ -65,8 +63,8 @@ impl std::error::Error for AuthorityError {}
 /// A normalised host.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Host {
-    /// A DNS name: lowercase ASCII with internationalised labels as punycode A-labels, no trailing
-    /// dot, only `[a-z0-9._-]`, labels of 1 to 63 bytes, at most 253 bytes.
+    /// A DNS name: lowercase ASCII with internationalised labels as canonical punycode A-labels, no
+    /// trailing dot, only `[a-z0-9._-]`, labels of 1 to 63 bytes, at most 253 bytes.
     Name(String),
     /// An IPv4 address written as a dotted quad without leading zeros.
     Ipv4(Ipv4Addr),
@@ -81,7 +79,8 @@ pub enum Host {
 
 impl Host {
     /// Parses and normalises a host without a port: a name, an IPv4 address, or an IPv6 address in
-    /// brackets. This is how a TLS SNI is read. Unicode names become punycode A-labels.
+    /// brackets. This is how a TLS SNI is read. A name must be ASCII (RFC 6066: an SNI carries
+    /// A-labels); non-ASCII is [`AuthorityError::InvalidIdn`].
     pub fn parse(input: &str) -> Result<Self, AuthorityError> {
         check_input(input)?;
         parse_host(input)
@@ -235,21 +234,16 @@ fn parse_host(host: &str) -> Result<Host, AuthorityError> {
     normalise_name(host)
 }
 
-/// Lowercase, Unicode to punycode, one trailing dot removed, then the strict DNS shape.
+/// ASCII only, lowercase, one trailing dot removed, then the strict DNS shape with canonical A-labels.
 fn normalise_name(host: &str) -> Result<Host, AuthorityError> {
+    // Clients send internationalised names as A-labels: Envoy refuses a raw UTF-8 Host, and an SNI is
+    // ASCII. Non-ASCII here is refused rather than mapped, so no Unicode form (full-width letters,
+    // another dot) can ever be read as a listed name.
+    if !host.is_ascii() {
+        return Err(AuthorityError::InvalidIdn);
+    }
     let lowercase = host.to_ascii_lowercase();
-    let ascii: Cow<'_, str> = if lowercase.is_ascii() && !has_a_label(&lowercase) {
-        Cow::Owned(lowercase)
-    } else {
-        // UTS 46 as in the URL standard: maps case and compatibility forms, encodes Unicode labels
-        // as A-labels, and checks that existing A-labels decode to valid labels.
-        Cow::Owned(
-            idna::domain_to_ascii_cow(lowercase.as_bytes(), AsciiDenyList::URL)
-                .map_err(|_| AuthorityError::InvalidIdn)?
-                .into_owned(),
-        )
-    };
-    let name = ascii.strip_suffix('.').unwrap_or(&ascii);
+    let name = lowercase.strip_suffix('.').unwrap_or(&lowercase);
     if name.is_empty() {
         return Err(AuthorityError::Empty);
     }
@@ -266,12 +260,11 @@ fn normalise_name(host: &str) -> Result<Host, AuthorityError> {
         if label.len() > MAX_LABEL_LENGTH {
             return Err(AuthorityError::LabelTooLong);
         }
+        if !idn::is_valid_label(label) {
+            return Err(AuthorityError::InvalidIdn);
+        }
     }
     Ok(classify_name(name))
-}
-
-fn has_a_label(name: &str) -> bool {
-    name.split('.').any(|label| label.starts_with("xn--"))
 }
 
 /// Tells names from IPv4 spellings the way the URL standard does: a host whose last label is a
@@ -349,13 +342,10 @@ mod tests {
             // A last label that only looks hex-ish is a name.
             ("example.0xg", name("example.0xg"), None),
             ("1.2.3.4.example", name("1.2.3.4.example"), None),
-            // Unicode becomes punycode; compatibility forms map to their plain letters.
-            ("bücher.de", name("xn--bcher-kva.de"), None),
-            ("BÜCHER.de:443", name("xn--bcher-kva.de"), Some(443)),
+            // Internationalised names arrive as canonical A-labels, in any case.
             ("xn--bcher-kva.de", name("xn--bcher-kva.de"), None),
-            ("ｇｏｏｇｌｅ.com", name("google.com"), None),
-            ("google。com", name("google.com"), None),
-            ("例え.テスト", name("xn--r8jz45g.xn--zckzah"), None),
+            ("XN--BCHER-KVA.de.:443", name("xn--bcher-kva.de"), Some(443)),
+            ("xn--r8jz45g.xn--zckzah", name("xn--r8jz45g.xn--zckzah"), None),
         ];
         for (input, host, port) in cases {
             let authority = Authority::parse(input)
@@ -422,8 +412,17 @@ mod tests {
             (huge.as_str(), NameTooLong),
             ("xn--a.com", InvalidIdn),
             ("xn--zz-zzzzzz.com", InvalidIdn),
+            ("xn--abc-.com", InvalidIdn),
+            ("www.xn--qi7cdauna.com", InvalidIdn),
             ("exa\u{200b}mple\u{fffd}.com", InvalidIdn),
             ("example。com％", InvalidIdn),
+            // Non-ASCII is refused, never mapped: neither Unicode labels nor compatibility forms
+            // (full-width letters, the ideographic full stop) become a name.
+            ("bücher.de", InvalidIdn),
+            ("BÜCHER.de:443", InvalidIdn),
+            ("ｇｏｏｇｌｅ.com", InvalidIdn),
+            ("google。com", InvalidIdn),
+            ("例え.テスト", InvalidIdn),
         ];
         for (input, expected) in cases {
             assert_eq!(Authority::parse(input), Err(*expected), "{input:?}");
@@ -457,7 +456,8 @@ mod tests {
     #[test]
     fn host_parse_reads_a_bare_host_such_as_an_sni() {
         assert_eq!(Host::parse("WWW.Google.com."), Ok(name("www.google.com")));
-        assert_eq!(Host::parse("bücher.de"), Ok(name("xn--bcher-kva.de")));
+        assert_eq!(Host::parse("XN--Bcher-KVA.de"), Ok(name("xn--bcher-kva.de")));
+        assert_eq!(Host::parse("bücher.de"), Err(AuthorityError::InvalidIdn));
         assert_eq!(
             Host::parse("10.0.0.7"),
             Ok(Host::Ipv4(Ipv4Addr::new(10, 0, 0, 7)))
@@ -477,7 +477,7 @@ mod tests {
             ("Example.com:0443", "example.com:443"),
             ("[2001:DB8:0:0::7]:8443", "[2001:db8::7]:8443"),
             ("0X7F.1", "0x7f.1"),
-            ("bücher.de", "xn--bcher-kva.de"),
+            ("XN--BCHER-KVA.DE", "xn--bcher-kva.de"),
         ];
         for (input, expected) in cases {
             assert_eq!(

@@ -7,7 +7,9 @@
 //! Whatever does not parse is an error, so callers can deny it rather than guess.
 
 mod authority;
+mod idn;
 mod patterns;
+mod punycode;
 mod regex_set;
 
 pub use authority::{Authority, AuthorityError, Host, MAX_LABEL_LENGTH, MAX_NAME_LENGTH};

@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use super::authority::{Authority, Host};
+use super::authority::{Authority, AuthorityError, Host};
+use super::idn;
 use crate::config::{ConfigErrors, ErrorCollector};
 
 /// How a configured entry matched.
@@ -79,9 +80,9 @@ impl HostPatterns {
     /// `{field}[{index}]` that quotes the entry and says why, e.g.
     /// `hosts[3]: "*foo.com": a wildcard must be a whole leading "*." label`.
     ///
-    /// Entries are normalised as requests are (case, one trailing dot), except that internationalised
-    /// names must be written as punycode A-labels, so the configuration shows exactly what is matched;
-    /// the error suggests the A-label form.
+    /// Entries are normalised as requests are (case, one trailing dot, A-labels checked), and
+    /// internationalised names must be written as punycode A-labels, so the configuration shows
+    /// exactly what is matched; the error suggests the A-label form where it can be given reliably.
     pub fn compile(field: &str, entries: &[String]) -> Result<Self, ConfigErrors> {
         let mut patterns = Self {
             entries: entries.to_vec(),
@@ -169,13 +170,12 @@ fn parse_entry(entry: &str) -> Result<Pattern, String> {
     if is_wildcard && (rest.is_empty() || rest.starts_with(':')) {
         return Err("a wildcard needs a domain after \"*.\"".to_string());
     }
-    let authority = Authority::parse(rest).map_err(|error| error.to_string())?;
-    if !rest.is_ascii() {
-        let prefix = if is_wildcard { "*." } else { "" };
-        return Err(format!(
-            "internationalised names must be written as punycode A-labels: use \"{prefix}{authority}\""
-        ));
-    }
+    let authority = match Authority::parse(rest) {
+        Err(AuthorityError::InvalidIdn) if !rest.is_ascii() => {
+            return Err(unicode_entry_error(rest, is_wildcard))
+        }
+        parsed => parsed.map_err(|error| error.to_string())?,
+    };
     if !is_wildcard {
         return Ok(Pattern::Exact(authority));
     }
@@ -185,6 +185,26 @@ fn parse_entry(entry: &str) -> Result<Pattern, String> {
             port: authority.port(),
         }),
         _ => Err("a wildcard covers names under a domain, not an IP address".to_string()),
+    }
+}
+
+const A_LABELS_REQUIRED: &str = "internationalised names must be written as punycode A-labels";
+
+/// The error for an entry written in Unicode: with the A-label form to use when it can be given
+/// reliably, otherwise (or when that form is itself invalid) with why.
+fn unicode_entry_error(rest: &str, is_wildcard: bool) -> String {
+    let Some(suggestion) = idn::suggest_a_labels(rest) else {
+        return format!(
+            "{A_LABELS_REQUIRED}: write each label's \"xn--\" form as UTS 46 gives it (this name has \
+             characters that UTS 46 maps or refuses, so no form is suggested)"
+        );
+    };
+    match Authority::parse(&suggestion) {
+        Ok(authority) => {
+            let prefix = if is_wildcard { "*." } else { "" };
+            format!("{A_LABELS_REQUIRED}: use \"{prefix}{authority}\"")
+        }
+        Err(error) => format!("{A_LABELS_REQUIRED}, and as {suggestion:?}: {error}"),
     }
 }
 
@@ -340,13 +360,12 @@ mod tests {
 
     #[test]
     fn entries_are_normalised_like_requests() {
-        let patterns = compile(&["WWW.Example.COM.", "*.Example.ORG.", "xn--bcher-kva.de"]);
+        let patterns = compile(&["WWW.Example.COM.", "*.Example.ORG.", "XN--BCHER-KVA.de"]);
         let cases: &[(&str, Option<&str>)] = &[
             ("www.example.com", Some("WWW.Example.COM.")),
             ("a.example.org", Some("*.Example.ORG.")),
-            ("bücher.de", Some("xn--bcher-kva.de")),
-            ("BÜCHER.DE.", Some("xn--bcher-kva.de")),
-            ("xn--bcher-kva.de", Some("xn--bcher-kva.de")),
+            ("xn--bcher-kva.de", Some("XN--BCHER-KVA.de")),
+            ("XN--bcher-KVA.DE.", Some("XN--BCHER-KVA.de")),
             ("bucher.de", None),
         ];
         for (request, expected) in cases {
@@ -421,6 +440,11 @@ mod tests {
             ("bücher.de", "internationalised names must be written as punycode A-labels: use \"xn--bcher-kva.de\""),
             ("*.bücher.de", "internationalised names must be written as punycode A-labels: use \"*.xn--bcher-kva.de\""),
             ("bücher.de:8443", "internationalised names must be written as punycode A-labels: use \"xn--bcher-kva.de:8443\""),
+            ("Bücher.DE.", "internationalised names must be written as punycode A-labels: use \"xn--bcher-kva.de\""),
+            ("ｇｏｏｇｌｅ.com", "internationalised names must be written as punycode A-labels: write each label's \"xn--\" form as UTS 46 gives it (this name has characters that UTS 46 maps or refuses, so no form is suggested)"),
+            ("bücher.de:0", "internationalised names must be written as punycode A-labels, and as \"xn--bcher-kva.de:0\": the port must be a number from 1 to 65535"),
+            ("bü\u{7f}cher.de", "control characters are not allowed"),
+            ("xn--a.com", "not a valid internationalised domain name"),
             ("exa mple.com", "whitespace is not allowed"),
         ];
         for (index, (entry, reason)) in cases.iter().enumerate() {

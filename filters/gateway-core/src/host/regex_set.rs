@@ -1,7 +1,12 @@
 //! Configured host regexes, compiled once into one `RegexSet` so that a request is matched against all
 //! of them in a single pass.
+//!
+//! Names are matched in ASCII mode (`unicode(false)`): a normalised name is lowercase ASCII, so
+//! Unicode-aware classes and case folding could not match anything more, and leaving them out keeps
+//! regex-syntax's Unicode tables out of the module. ASCII mode lets `.` match any byte, which only
+//! the byte-oriented `regex::bytes` API accepts; on an ASCII name a byte is a character.
 
-use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::bytes::{RegexBuilder, RegexSet, RegexSetBuilder};
 
 use super::authority::Host;
 use super::patterns::{MatchKind, MatchedEntry};
@@ -16,7 +21,8 @@ pub const REGEX_SET_SIZE_LIMIT: usize = 16 << 20;
 /// Host regexes. Each is anchored on the whole normalised name (`^(?:…)$`), so `example\.com` cannot
 /// match `example.com.evil.net`. They match case-insensitively because names are lowercased before
 /// matching, so a pattern written with capitals still means what it says. They apply to DNS names
-/// only: IP addresses and numeric spellings match only exact host entries.
+/// only: IP addresses and numeric spellings match only exact host entries. Classes such as `\d`,
+/// `\w` and `[[:alpha:]]` are ASCII classes.
 #[derive(Debug)]
 pub struct HostRegexSet {
     patterns: Vec<String>,
@@ -33,6 +39,7 @@ impl HostRegexSet {
             // pattern's groups are balanced, so wrapping it in `^(?:…)$` below really anchors it
             // (`a)|(b` alone is an error; wrapped, it would be a valid, unanchored alternation).
             if let Err(error) = RegexBuilder::new(pattern)
+                .unicode(false)
                 .case_insensitive(true)
                 .size_limit(REGEX_SIZE_LIMIT)
                 .build()
@@ -46,6 +53,7 @@ impl HostRegexSet {
         errors.finish(())?;
         let anchored = patterns.iter().map(|pattern| format!("^(?:{pattern})$"));
         let set = RegexSetBuilder::new(anchored)
+            .unicode(false)
             .case_insensitive(true)
             .size_limit(REGEX_SET_SIZE_LIMIT)
             .build()
@@ -67,7 +75,7 @@ impl HostRegexSet {
     /// The first pattern, in configuration order, that matches this host's name.
     pub fn matches(&self, host: &Host) -> Option<MatchedEntry<'_>> {
         let name = host.name()?;
-        let index = self.set.matches(name).iter().next()?;
+        let index = self.set.matches(name.as_bytes()).iter().next()?;
         self.patterns.get(index).map(|entry| MatchedEntry {
             index,
             entry,
@@ -179,7 +187,31 @@ mod tests {
     #[test]
     fn matches_the_punycode_form() {
         let set = compile(&["xn--bcher-kva\\.de"]).unwrap();
-        assert_eq!(matched(&set, "bücher.de"), Some(0));
+        assert_eq!(matched(&set, "XN--BCHER-KVA.de"), Some(0));
+    }
+
+    #[test]
+    fn perl_classes_and_case_insensitivity_work_in_ascii_mode() {
+        let set = compile(&[
+            "api-\\d+\\.example",
+            "\\w+\\.internal",
+            "(?i)MIXED\\.example",
+            "[[:alpha:]]+-[[:digit:]]\\.example",
+            "any.\\.example",
+        ])
+        .unwrap();
+        let cases: &[(&str, Option<usize>)] = &[
+            ("api-42.example", Some(0)),
+            ("api-x.example", None),
+            ("db_1.internal", Some(1)),
+            ("db-1.internal", None),
+            ("mixed.example", Some(2)),
+            ("ab-7.example", Some(3)),
+            ("anyz.example", Some(4)),
+        ];
+        for (host, expected) in cases {
+            assert_eq!(matched(&set, host), *expected, "{host:?}");
+        }
     }
 
     #[test]
@@ -191,7 +223,7 @@ mod tests {
 
     #[test]
     fn invalid_patterns_give_one_line_each() {
-        let errors = compile(&["ok", "a)|(b", "[z-a]", "fine", "(unclosed"]).unwrap_err();
+        let errors = compile(&["ok", "a)|(b", "[z-a]", "fine", "(unclosed", "\\p{L}+"]).unwrap_err();
         let lines: Vec<String> = errors.iter().map(|error| error.to_string()).collect();
         assert_eq!(
             lines,
@@ -199,13 +231,14 @@ mod tests {
                 "host_regex[1]: \"a)|(b\": unopened group",
                 "host_regex[2]: \"[z-a]\": invalid character class range, the start must be <= the end",
                 "host_regex[4]: \"(unclosed\": unclosed group",
+                "host_regex[5]: \"\\\\p{L}+\": Unicode not allowed here",
             ]
         );
     }
 
     #[test]
     fn oversized_pattern_is_refused() {
-        let errors = compile(&["ok", "\\w{500}"]).unwrap_err();
+        let errors = compile(&["ok", "(?:\\w{1000}){200}"]).unwrap_err();
         let text = errors.to_string();
         assert!(text.starts_with("host_regex[1]: "), "{text}");
         assert!(

@@ -1,20 +1,28 @@
 //! A rule's conditions, compiled, and how a request is held against them.
 
-use regex::{Regex, RegexBuilder};
+use regex::bytes::{Regex, RegexBuilder};
 
 use super::request::Request;
 use crate::host::{HostPatterns, HostRegexSet};
 
-/// Upper bound, in bytes, on one compiled rule regex and on its lazy DFA cache. Every worker's VM
-/// holds its own copy, so a pathological pattern is refused at configuration time instead of
-/// costing memory on every worker.
+/// Upper bound, in bytes, on one compiled rule regex and on its lazy DFA cache (that cache exists
+/// only if the regex crate's `perf-dfa` feature is turned back on; it is off for module size). Every
+/// worker's VM holds its own copy, so a pathological pattern is refused at configuration time instead
+/// of costing memory on every worker.
 pub(crate) const REGEX_SIZE_LIMIT: usize = 256 * 1024;
 
 /// Compiles `pattern` so that it must match a whole value, as Envoy's and Istio's regex matchers
 /// do. The error is one line, fit for a field-named configuration error.
+///
+/// Patterns are compiled in ASCII mode (`unicode(false)`), over the value's bytes: `\d`, `\w`, `\s`,
+/// `\b` and `[[:alpha:]]` are ASCII classes, `(?i)` folds ASCII letters, and `.` or a negated class
+/// matches one byte. Unicode-aware classes and case folding would need regex-syntax's Unicode
+/// tables, several hundred KiB in every module, for paths and header values that are ASCII in
+/// practice (Envoy passes paths percent-encoded).
 pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, String> {
     let build = |pattern: &str| {
         RegexBuilder::new(pattern)
+            .unicode(false)
             .size_limit(REGEX_SIZE_LIMIT)
             .dfa_size_limit(REGEX_SIZE_LIMIT)
             .build()
@@ -63,7 +71,7 @@ impl StringMatch {
             (StringMatch::Exact(expected), Some(value)) => value == expected,
             (StringMatch::Prefix(prefix), Some(value)) => value.starts_with(prefix.as_str()),
             (StringMatch::Suffix(suffix), Some(value)) => value.ends_with(suffix.as_str()),
-            (StringMatch::Regex(regex), Some(value)) => regex.is_match(value),
+            (StringMatch::Regex(regex), Some(value)) => regex.is_match(value.as_bytes()),
         }
     }
 }
@@ -127,7 +135,7 @@ impl Conditions {
             && self
                 .path_regex
                 .as_ref()
-                .is_none_or(|regex| regex.is_match(path))
+                .is_none_or(|regex| regex.is_match(path.as_bytes()))
     }
 }
 
@@ -179,11 +187,42 @@ mod tests {
     }
 
     #[test]
+    fn regexes_use_ascii_classes_over_bytes() {
+        let cases = [
+            ("/v\\d+/.*", "/v12/items", true),
+            ("/v\\d+/.*", "/vx/items", false),
+            ("\\w+", "user_42", true),
+            ("\\w+", "user-42", false),
+            ("\\s*gold\\s*", " gold\t", true),
+            ("(?i)GOLD|platinum", "Gold", true),
+            ("(?i)GOLD|platinum", "PLATINUM", true),
+            ("[[:alpha:]]+", "beta", true),
+            // `.` and negated classes are one byte: "é" is two.
+            ("caf.", "café", false),
+            ("caf..", "café", true),
+            ("caf[^x]+", "café", true),
+            // A literal non-ASCII character matches itself.
+            ("café", "café", true),
+            // Unicode case folding and classes are not applied.
+            ("(?i)É", "é", false),
+            ("\\w+", "é", false),
+        ];
+        for (pattern, value, expected) in cases {
+            assert_eq!(
+                regex(pattern).is_match(value.as_bytes()),
+                expected,
+                "{pattern:?} on {value:?}"
+            );
+        }
+    }
+
+    #[test]
     fn regex_errors_are_one_line() {
         let cases = [
             ("(a", "invalid regex: unclosed group"),
             ("a)|(b", "invalid regex: unopened group"),
-            ("\\w{1000}", "regex is too large"),
+            ("\\p{L}+", "invalid regex: Unicode not allowed here"),
+            ("(?:\\w{1000}){100}", "regex is too large"),
         ];
         for (pattern, reason) in cases {
             let error = compile_regex(pattern).unwrap_err();
