@@ -117,7 +117,7 @@ impl HttpContext for AccessLogHttp {
         #[cfg(feature = "test-trap")]
         proxy_host::trap_if_requested(FILTER_NAME);
         if let Some(logger) = &mut self.0 {
-            let outcome = log_http_request(&logger.config, &ProxyHost, &mut logger.sinks);
+            let outcome = log_http_request(&logger.config, &ProxyHost::default(), &mut logger.sinks);
             logger.sinks.metrics.count(outcome);
         }
     }
@@ -131,7 +131,7 @@ impl Context for AccessLogStream {}
 impl StreamContext for AccessLogStream {
     fn on_log(&mut self) {
         if let Some(logger) = &mut self.0 {
-            let outcome = log_connection(&logger.config, &ProxyHost, &mut logger.sinks);
+            let outcome = log_connection(&logger.config, &ProxyHost::default(), &mut logger.sinks);
             logger.sinks.metrics.count(outcome);
         }
     }

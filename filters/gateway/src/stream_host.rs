@@ -1,13 +1,9 @@
 //! The access log's [`Host`] in the combined module: what this filter decided comes from memory,
-//! the request headers from one read of the header map, the rest from the proxy.
+//! everything else from the proxy, as the access-log filter reads it.
 
-use std::cell::OnceCell;
-
-use gateway_core::access_log::{property, Host};
+use gateway_core::access_log::Host;
 use gateway_core::filter_state::{ALLOWLIST_DECISION, SUBSET_TAG};
 use proxy_host::access_log::ProxyHost;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MapType;
 
 pub struct StreamHost {
     /// `Some` when the allowlist feature runs here: its decision (`None` if it did not decide).
@@ -15,7 +11,7 @@ pub struct StreamHost {
     allowlist: Option<Option<String>>,
     /// The same for the subset tag.
     subset: Option<Option<String>>,
-    request_headers: OnceCell<Vec<(String, Vec<u8>)>>,
+    proxy: ProxyHost,
 }
 
 impl StreamHost {
@@ -23,19 +19,8 @@ impl StreamHost {
         Self {
             allowlist,
             subset,
-            request_headers: OnceCell::new(),
+            proxy: ProxyHost::default(),
         }
-    }
-
-    /// The first value of a request header, as `get_header_map_value` answers it.
-    fn header(&self, name: &str) -> Option<Vec<u8>> {
-        self.request_headers
-            .get_or_init(|| {
-                hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
-            })
-            .iter()
-            .find(|(header, _)| header == name)
-            .map(|(_, value)| value.clone())
     }
 }
 
@@ -48,25 +33,19 @@ impl Host for StreamHost {
             [SUBSET_TAG] if self.subset.is_some() => {
                 self.subset.clone().flatten().map(String::into_bytes)
             }
-            // Envoy answers these attributes from the request headers (`:method`, `:path`,
-            // `user-agent`, `x-request-id`), which one map read already holds.
-            _ if path == property::REQUEST_METHOD => self.header(":method"),
-            _ if path == property::REQUEST_PATH => self.header(":path"),
-            _ if path == property::REQUEST_USER_AGENT => self.header("user-agent"),
-            _ if path == property::REQUEST_ID => self.header("x-request-id"),
-            _ => ProxyHost.property(path),
+            _ => self.proxy.property(path),
         }
     }
 
     fn request_header(&self, name: &str) -> Option<Vec<u8>> {
-        self.header(name)
+        self.proxy.request_header(name)
     }
 
     fn response_header(&self, name: &str) -> Option<Vec<u8>> {
-        ProxyHost.response_header(name)
+        self.proxy.response_header(name)
     }
 
     fn now_nanos(&self) -> Option<i64> {
-        ProxyHost.now_nanos()
+        self.proxy.now_nanos()
     }
 }

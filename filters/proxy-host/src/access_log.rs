@@ -5,29 +5,53 @@
 //! The SDK's `Context` methods unwrap host errors, and a panic traps the VM; these calls read the
 //! raw results and treat an error as an absent value.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use gateway_core::access_log::{BatchBuffer, Host, HttpSinkConfig, Outcome, Sinks};
+use gateway_core::access_log::{property, BatchBuffer, Host, HttpSinkConfig, Outcome, Sinks};
 use gateway_core::filter_state::ACCESS_LOG_RECORD;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{LogLevel, MapType};
 
 use crate::Counter;
 
-/// Reads the stream whose callback is running, one host call per read.
-pub struct ProxyHost;
+/// Reads the stream whose callback is running. Each value Envoy hands over costs a call into the VM
+/// to allocate it (about a microsecond a read, BENCHMARKS.md), so the request headers come from one
+/// read of the whole map, made when the first is needed, and so do `request.method`,
+/// `request.path`, `request.useragent` and `request.id`, which Envoy itself derives from those
+/// headers (`:method`, `:path`, `user-agent`, `x-request-id`). Every other property is one read.
+#[derive(Debug, Default)]
+pub struct ProxyHost {
+    request_headers: OnceCell<Vec<(String, Vec<u8>)>>,
+}
+
+impl ProxyHost {
+    /// The first value of a request header, as `get_header_map_value` would answer it.
+    fn first_request_header(&self, name: &str) -> Option<Vec<u8>> {
+        self.request_headers
+            .get_or_init(|| {
+                hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
+            })
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.clone())
+    }
+}
 
 impl Host for ProxyHost {
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        hostcalls::get_property(path.to_vec()).ok().flatten()
+        match path {
+            _ if path == property::REQUEST_METHOD => self.first_request_header(":method"),
+            _ if path == property::REQUEST_PATH => self.first_request_header(":path"),
+            _ if path == property::REQUEST_USER_AGENT => self.first_request_header("user-agent"),
+            _ if path == property::REQUEST_ID => self.first_request_header("x-request-id"),
+            _ => hostcalls::get_property(path.to_vec()).ok().flatten(),
+        }
     }
 
     fn request_header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
-            .ok()
-            .flatten()
+        self.first_request_header(name)
     }
 
     fn response_header(&self, name: &str) -> Option<Vec<u8>> {

@@ -139,7 +139,13 @@ impl Allowlist {
                 )
             }
         };
-        let scheme_port = request.scheme().as_deref().and_then(default_port);
+        // The scheme matters for a port in the authority (the canonical form drops a default one)
+        // or for entries that name ports; otherwise its read is saved, as each read costs.
+        let scheme_port = if authority.port().is_some() || self.hosts.has_port_entries() {
+            request.scheme().as_deref().and_then(default_port)
+        } else {
+            None
+        };
         let canonical = canonical_authority(&authority, scheme_port);
         let authority = match scheme_port {
             Some(port) => authority.with_default_port(port),
@@ -641,6 +647,25 @@ mod tests {
         assert_eq!(request.reads.get(), [1, 1, 0, 0]);
         let request = FixedHost::request(Some("www.google.com"), "https", Some("www.google.com"));
         allowlist.decide_request(&request);
+        assert_eq!(request.reads.get(), [1, 1, 1, 0]);
+    }
+
+    #[test]
+    fn the_scheme_is_read_only_when_a_port_can_matter() {
+        let allowlist = Allowlist::from_json(br#"{"hosts": ["www.google.com"]}"#).unwrap();
+        let request = FixedHost::request(Some("www.google.com"), "https", None);
+        assert_eq!(allowlist.decide_request(&request).decision.outcome, Outcome::Allowed);
+        assert_eq!(request.reads.get(), [1, 0, 1, 0], "no port anywhere: the scheme is not read");
+        // A port in the authority: the scheme tells whether it is the default one, dropped from the
+        // canonical form.
+        let request = FixedHost::request(Some("www.google.com:443"), "https", None);
+        let verdict = allowlist.decide_request(&request);
+        assert_eq!(verdict.canonical_authority.as_deref(), Some("www.google.com"));
+        assert_eq!(request.reads.get(), [1, 1, 1, 0]);
+        // Entries with ports: the scheme's default port decides which apply.
+        let allowlist = Allowlist::from_json(br#"{"hosts": ["www.google.com:443"]}"#).unwrap();
+        let request = FixedHost::request(Some("www.google.com"), "https", None);
+        assert_eq!(allowlist.decide_request(&request).decision.outcome, Outcome::Allowed);
         assert_eq!(request.reads.get(), [1, 1, 1, 0]);
     }
 }

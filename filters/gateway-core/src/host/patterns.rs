@@ -73,6 +73,8 @@ pub struct HostPatterns {
     exact: HashMap<Host, PortEntries>,
     /// Keyed by the suffix after `*.`.
     wildcards: HashMap<String, PortEntries>,
+    /// Some entry names a port, so a request's port (or its scheme's default) decides a match.
+    has_port_entries: bool,
 }
 
 impl HostPatterns {
@@ -90,7 +92,12 @@ impl HostPatterns {
         };
         let mut errors = ErrorCollector::default();
         for (index, entry) in entries.iter().enumerate() {
-            match parse_entry(entry) {
+            let parsed = parse_entry(entry);
+            patterns.has_port_entries |= matches!(
+                &parsed,
+                Ok(Pattern::Exact(authority)) if authority.port().is_some()
+            ) || matches!(&parsed, Ok(Pattern::Wildcard { port: Some(_), .. }));
+            match parsed {
                 Ok(Pattern::Exact(authority)) => patterns
                     .exact
                     .entry(authority.host().clone())
@@ -111,6 +118,11 @@ impl HostPatterns {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Whether any entry names a port: when none does, a request's port cannot change a match.
+    pub fn has_port_entries(&self) -> bool {
+        self.has_port_entries
     }
 
     pub fn is_empty(&self) -> bool {
