@@ -13,6 +13,12 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(ProbeRoot::default()) });
 }}
 
+/// Filter state keys for `set_filter_state`, one per call (the bench makes ten).
+const FILTER_STATE_KEYS: [&str; 10] = [
+    "bench.probe.0", "bench.probe.1", "bench.probe.2", "bench.probe.3", "bench.probe.4",
+    "bench.probe.5", "bench.probe.6", "bench.probe.7", "bench.probe.8", "bench.probe.9",
+];
+
 /// One kind of host call, as a filter makes it.
 #[derive(Debug, Clone, Copy)]
 enum Call {
@@ -63,7 +69,7 @@ impl Probe {
         if matches!(call, Call::LogProperty) != during_log {
             return;
         }
-        for _ in 0..self.times {
+        for index in 0..self.times {
             // Results are dropped: only the cost of making the call is measured.
             let _ = match call {
                 Call::RequestHeader => {
@@ -72,9 +78,12 @@ impl Probe {
                 Call::RequestHeaders => hostcalls::get_map_bytes(MapType::HttpRequestHeaders).map(drop),
                 Call::Property => hostcalls::get_property(vec!["connection", "requested_server_name"]).map(drop),
                 Call::LogProperty => hostcalls::get_property(vec!["xds", "route_name"]).map(drop),
-                Call::SetFilterState => {
-                    hostcalls::set_property(vec!["bench.probe"], Some(br#"{"decision":"allowed"}"#))
-                }
+                // A key of its own each time: Envoy creates the filter state object on the first
+                // write of a key, which is what a filter publishing a decision pays.
+                Call::SetFilterState => hostcalls::set_property(
+                    vec![FILTER_STATE_KEYS.get(index as usize).copied().unwrap_or("bench.probe")],
+                    Some(br#"{"decision":"allowed"}"#),
+                ),
                 Call::IncrementCounter => hostcalls::increment_metric(self.counter, 1),
                 Call::SetRequestHeader => {
                     hostcalls::set_map_value(MapType::HttpRequestHeaders, "x-probe", Some("1"))

@@ -8,5 +8,6 @@ pub mod config;
 pub mod filter_state;
 pub mod gateway;
 pub mod host;
+mod json;
 pub mod stable_hash;
 pub mod subset;

@@ -10,7 +10,6 @@ mod batch;
 mod config;
 mod flow;
 mod host;
-mod json;
 mod published;
 mod record;
 mod redaction;

@@ -5,7 +5,7 @@
 
 use super::config::AccessLogConfig;
 use super::host::{int64, property, uint64, Host};
-use super::json::JsonObject;
+use crate::json::JsonObject;
 use super::published::{subset, Published};
 use super::redaction::{redact_query, REDACTED};
 use super::response_flags::short_codes;

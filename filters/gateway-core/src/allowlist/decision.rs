@@ -1,7 +1,7 @@
 //! The allowlist's decision about one request or connection, and its filter-state encoding, which the
 //! access-log filter and Envoy's native access logger read.
 
-use serde_json::json;
+use crate::json::JsonObject;
 
 /// Whether the destination may be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,12 +69,14 @@ impl Decision<'_> {
     /// The value published under [`crate::filter_state::ALLOWLIST_DECISION`]:
     /// `{"decision":"allowed|denied|audit_denied","reason":"host_listed|…","rule":"*.example.com"|null}`.
     pub fn to_json(&self) -> String {
-        json!({
-            "decision": self.outcome.as_str(),
-            "reason": self.reason.as_str(),
-            "rule": self.rule,
-        })
-        .to_string()
+        let mut json = JsonObject::with_capacity(96);
+        json.string("decision", self.outcome.as_str());
+        json.string("reason", self.reason.as_str());
+        match self.rule {
+            Some(rule) => json.string("rule", rule),
+            None => json.null("rule"),
+        }
+        json.finish()
     }
 }
 

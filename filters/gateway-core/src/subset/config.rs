@@ -196,15 +196,6 @@ pub enum RuleId {
     Name(String),
 }
 
-impl RuleId {
-    pub(crate) fn to_json(&self) -> serde_json::Value {
-        match self {
-            RuleId::Index(index) => serde_json::Value::from(*index),
-            RuleId::Name(name) => serde_json::Value::from(name.as_str()),
-        }
-    }
-}
-
 /// What a matching rule tags the request with.
 #[derive(Debug, Clone)]
 pub(crate) enum Action {

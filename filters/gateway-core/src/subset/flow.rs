@@ -3,6 +3,7 @@
 
 use super::config::{Action, RuleId, TaggerConfig};
 use super::request::Request;
+use crate::json::JsonObject;
 
 /// What the flow needs from the proxy. The filter implements it over proxy-wasm host calls; tests
 /// implement it over a plain list of headers.
@@ -65,12 +66,22 @@ impl Decision {
     /// `{"subset": <tag or null>, "rule": <index, name, or null when no rule chose the tag>}`.
     pub fn filter_state(&self) -> String {
         let (subset, rule) = match &self.outcome {
-            Outcome::Rule { rule, subset } => (Some(subset.as_str()), rule.to_json()),
-            Outcome::Default { subset } => (Some(subset.as_str()), serde_json::Value::Null),
-            Outcome::ClientTrusted { value } => (Some(value.as_str()), serde_json::Value::Null),
-            Outcome::Untagged => (None, serde_json::Value::Null),
+            Outcome::Rule { rule, subset } => (Some(subset.as_str()), Some(rule)),
+            Outcome::Default { subset } => (Some(subset.as_str()), None),
+            Outcome::ClientTrusted { value } => (Some(value.as_str()), None),
+            Outcome::Untagged => (None, None),
         };
-        serde_json::json!({ "subset": subset, "rule": rule }).to_string()
+        let mut json = JsonObject::with_capacity(64);
+        match rule {
+            Some(RuleId::Index(index)) => json.number("rule", *index as u64),
+            Some(RuleId::Name(name)) => json.string("rule", name),
+            None => json.null("rule"),
+        }
+        match subset {
+            Some(subset) => json.string("subset", subset),
+            None => json.null("subset"),
+        }
+        json.finish()
     }
 }
 

@@ -1,5 +1,6 @@
-//! A JSON object written straight into a `String`, field by field: a record is built once per request
-//! on the hot path, so there is no intermediate `serde_json::Value` tree.
+//! A JSON object written straight into a `String`, field by field: records and published decisions
+//! are built on every request, so there is no intermediate `serde_json::Value` tree (in Envoy's VM
+//! the tree cost the allowlist about 2 µs a request).
 
 use std::fmt::Write as _;
 
@@ -39,6 +40,10 @@ impl JsonObject {
         self.key(key);
         // Writing into a String cannot fail.
         let _ = write!(self.text, "{value}");
+    }
+
+    pub fn null(&mut self, key: &str) {
+        self.raw(key, "null");
     }
 
     /// `value` must be one complete, valid JSON value; callers check this before.
