@@ -96,8 +96,11 @@ fn find<'a>(rows: &'a [Row<'a>], name: &str) -> Option<&'a Row<'a>> {
 
 /// Raw and gzip-compressed size of a built module.
 pub fn module_sizes(module: Module) -> Result<(u64, u64), String> {
-    let path = paths::wasm_dir().join(module.file_name());
-    let bytes = std::fs::read(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+    file_sizes(&paths::wasm_dir().join(module.file_name()))
+}
+
+fn file_sizes(path: &std::path::Path) -> Result<(u64, u64), String> {
+    let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(&bytes).map_err(|error| error.to_string())?;
     let gzip = encoder.finish().map_err(|error| error.to_string())?;
@@ -301,6 +304,13 @@ pub fn render(context: &Context<'_>) -> Result<String, String> {
             verdict(raw <= MODULE_BUDGET_BYTES)
         );
     }
+    let (raw, gzip) = file_sizes(&super::variants::probe_path())?;
+    let _ = writeln!(
+        out,
+        "| for scale, not a target: the do-nothing probe (proxy-wasm SDK and std alone) | {} ({} gzip) | |",
+        kb(raw),
+        kb(gzip)
+    );
 
     let _ = writeln!(out, "\n## Raw samples\n");
     let _ = writeln!(out, "Per round: req/s, p50/p99 µs, Envoy CPU µs/req, Δ plain µs/req, RSS MiB.\n");
@@ -344,6 +354,14 @@ fn host_call_table(out: &mut String, rows: &[Row<'_>]) {
          the cost of one call is its Δ minus the do-nothing probe's Δ in the same round, over {PROBE_CALLS}. \
          The do-nothing probe itself (the Wasm boundary: context, stream callbacks) costs {} µs/req.\n",
         signed(passthrough.delta)
+    );
+    let _ = writeln!(
+        out,
+        "A call that hands a value to the filter costs more than one that does not: Envoy calls back \
+         into the VM to allocate the value's memory. One read of the whole header map costs little more \
+         than one header, so the filters read headers that way where they need several. Filter state is \
+         written to a new key each time, as a filter publishing its decision does; `clear_route_cache` \
+         repeated costs only the call, while the route is chosen again once, when the router asks.\n"
     );
     let _ = writeln!(out, "| host call | µs per call |\n|---|---:|");
     for probe in probes {

@@ -209,9 +209,13 @@ pub const PROBE_CALLS: u32 = 10;
 /// The probe's crate, which `cargo xtask bench` builds with the shipped modules.
 pub const PROBE_PACKAGE: &str = "wasm-probe";
 
+/// The built probe module.
+pub fn probe_path() -> std::path::PathBuf {
+    paths::wasm_dir().join("wasm_probe.wasm")
+}
+
 fn probe_yaml(configuration: &str) -> String {
-    let path = paths::wasm_dir().join("wasm_probe.wasm");
-    let path = serde_json::Value::String(path.display().to_string());
+    let path = serde_json::Value::String(probe_path().display().to_string());
     let configuration = serde_json::Value::String(configuration.to_string());
     format!(
         "- name: envoy.filters.http.wasm\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n    config:\n      name: probe\n      vm_config:\n        vm_id: probe\n        runtime: envoy.wasm.runtime.v8\n        code:\n          local:\n            filename: {path}\n      configuration:\n        \"@type\": type.googleapis.com/google.protobuf.StringValue\n        value: {configuration}\n"
