@@ -24,9 +24,14 @@ const EXPORT_SECTION: u8 = 7;
 
 /// `wasm` without the `proxy_on_*` exports that neither [`ALWAYS_KEPT`] nor `implemented` names;
 /// `None` when there is none to remove (so a second pass changes nothing).
-pub fn without_unused_callbacks(wasm: &[u8], implemented: &[&str]) -> Result<Option<Vec<u8>>, String> {
+pub fn without_unused_callbacks(
+    wasm: &[u8],
+    implemented: &[&str],
+) -> Result<Option<Vec<u8>>, String> {
     let keeps = |name: &str| {
-        !name.starts_with(CALLBACK_PREFIX) || ALWAYS_KEPT.contains(&name) || implemented.contains(&name)
+        !name.starts_with(CALLBACK_PREFIX)
+            || ALWAYS_KEPT.contains(&name)
+            || implemented.contains(&name)
     };
     let body = wasm
         .strip_prefix(&MAGIC_AND_VERSION)
@@ -53,7 +58,10 @@ pub fn without_unused_callbacks(wasm: &[u8], implemented: &[&str]) -> Result<Opt
 }
 
 /// The export section's entries that `keeps` accepts, re-encoded, and how many were dropped.
-fn filter_exports(section: &[u8], keeps: impl Fn(&str) -> bool) -> Result<(Vec<u8>, usize), String> {
+fn filter_exports(
+    section: &[u8],
+    keeps: impl Fn(&str) -> bool,
+) -> Result<(Vec<u8>, usize), String> {
     let mut reader = Reader(section);
     let count = reader.length()?;
     let mut kept = Vec::with_capacity(section.len());
@@ -67,7 +75,11 @@ fn filter_exports(section: &[u8], keeps: impl Fn(&str) -> bool) -> Result<(Vec<u
         let _index = reader.length()?;
         if keeps(name) {
             let entry_length = start.len() - reader.0.len();
-            kept.extend_from_slice(start.get(..entry_length).ok_or("export entry out of range")?);
+            kept.extend_from_slice(
+                start
+                    .get(..entry_length)
+                    .ok_or("export entry out of range")?,
+            );
             kept_count += 1;
         }
     }
@@ -188,11 +200,17 @@ mod tests {
         let trimmed = without_unused_callbacks(&original, &["proxy_on_log"])
             .unwrap()
             .expect("proxy_on_response_headers is removed");
-        assert_eq!(export_names(&trimmed).unwrap(), ["memory", "proxy_on_delete", "proxy_on_log"]);
+        assert_eq!(
+            export_names(&trimmed).unwrap(),
+            ["memory", "proxy_on_delete", "proxy_on_log"]
+        );
         // Every other section is byte for byte the same: only the export section shrank.
         let removed_entry = 1 + "proxy_on_response_headers".len() + 2;
         assert_eq!(original.len() - trimmed.len(), removed_entry);
-        assert_eq!(without_unused_callbacks(&trimmed, &["proxy_on_log"]).unwrap(), None);
+        assert_eq!(
+            without_unused_callbacks(&trimmed, &["proxy_on_log"]).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -15,8 +15,16 @@ proxy_wasm::main! {{
 
 /// Filter state keys for `set_filter_state`, one per call (the bench makes ten).
 const FILTER_STATE_KEYS: [&str; 10] = [
-    "bench.probe.0", "bench.probe.1", "bench.probe.2", "bench.probe.3", "bench.probe.4",
-    "bench.probe.5", "bench.probe.6", "bench.probe.7", "bench.probe.8", "bench.probe.9",
+    "bench.probe.0",
+    "bench.probe.1",
+    "bench.probe.2",
+    "bench.probe.3",
+    "bench.probe.4",
+    "bench.probe.5",
+    "bench.probe.6",
+    "bench.probe.7",
+    "bench.probe.8",
+    "bench.probe.9",
 ];
 
 /// One kind of host call, as a filter makes it.
@@ -73,22 +81,32 @@ impl Probe {
             // Results are dropped: only the cost of making the call is measured.
             let _ = match call {
                 Call::RequestHeader => {
-                    hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, ":authority").map(drop)
+                    hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, ":authority")
+                        .map(drop)
                 }
-                Call::RequestHeaders => hostcalls::get_map_bytes(MapType::HttpRequestHeaders).map(drop),
-                Call::Property => hostcalls::get_property(vec!["connection", "requested_server_name"]).map(drop),
+                Call::RequestHeaders => {
+                    hostcalls::get_map_bytes(MapType::HttpRequestHeaders).map(drop)
+                }
+                Call::Property => {
+                    hostcalls::get_property(vec!["connection", "requested_server_name"]).map(drop)
+                }
                 Call::LogProperty => hostcalls::get_property(vec!["xds", "route_name"]).map(drop),
                 // A key of its own each time: Envoy creates the filter state object on the first
                 // write of a key, which is what a filter publishing a decision pays.
                 Call::SetFilterState => hostcalls::set_property(
-                    vec![FILTER_STATE_KEYS.get(index as usize).copied().unwrap_or("bench.probe")],
+                    vec![FILTER_STATE_KEYS
+                        .get(index as usize)
+                        .copied()
+                        .unwrap_or("bench.probe")],
                     Some(br#"{"decision":"allowed"}"#),
                 ),
                 Call::IncrementCounter => hostcalls::increment_metric(self.counter, 1),
                 Call::SetRequestHeader => {
                     hostcalls::set_map_value(MapType::HttpRequestHeaders, "x-probe", Some("1"))
                 }
-                Call::ClearRouteCache => hostcalls::call_foreign_function("clear_route_cache", None).map(drop),
+                Call::ClearRouteCache => {
+                    hostcalls::call_foreign_function("clear_route_cache", None).map(drop)
+                }
             };
         }
     }
@@ -118,7 +136,11 @@ impl RootContext for ProbeRoot {
             _ => return refuse(&configuration),
         };
         let counter = hostcalls::define_metric(MetricType::Counter, "bench.probe").unwrap_or(0);
-        self.probe = Probe { call, times, counter };
+        self.probe = Probe {
+            call,
+            times,
+            counter,
+        };
         true
     }
 
@@ -144,7 +166,11 @@ struct ProbeHttp(Probe);
 impl Context for ProbeHttp {}
 
 impl HttpContext for ProbeHttp {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> proxy_wasm::types::Action {
+    fn on_http_request_headers(
+        &mut self,
+        _num_headers: usize,
+        _end_of_stream: bool,
+    ) -> proxy_wasm::types::Action {
         self.0.repeat(false);
         proxy_wasm::types::Action::Continue
     }
