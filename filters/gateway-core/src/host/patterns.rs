@@ -92,12 +92,7 @@ impl HostPatterns {
         };
         let mut errors = ErrorCollector::default();
         for (index, entry) in entries.iter().enumerate() {
-            let parsed = parse_entry(entry);
-            patterns.has_port_entries |= matches!(
-                &parsed,
-                Ok(Pattern::Exact(authority)) if authority.port().is_some()
-            ) || matches!(&parsed, Ok(Pattern::Wildcard { port: Some(_), .. }));
-            match parsed {
+            match parse_entry(entry) {
                 Ok(Pattern::Exact(authority)) => patterns
                     .exact
                     .entry(authority.host().clone())
@@ -113,6 +108,11 @@ impl HostPatterns {
                 }
             }
         }
+        patterns.has_port_entries = patterns
+            .exact
+            .values()
+            .chain(patterns.wildcards.values())
+            .any(|ports| !ports.by_port.is_empty());
         errors.finish(patterns)
     }
 
