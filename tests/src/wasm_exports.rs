@@ -33,20 +33,22 @@ pub fn without_unused_callbacks(
             || ALWAYS_KEPT.contains(&name)
             || implemented.contains(&name)
     };
-    let body = wasm
-        .strip_prefix(&MAGIC_AND_VERSION)
-        .ok_or("not a WebAssembly 1.0 module")?;
     let mut out = MAGIC_AND_VERSION.to_vec();
     let mut removed = false;
-    let mut reader = Reader(body);
-    while !reader.0.is_empty() {
-        let id = reader.byte()?;
-        let size = reader.length()?;
-        let contents = reader.bytes(size)?;
+    for (id, contents) in sections(wasm)? {
         let contents = if id == EXPORT_SECTION {
-            let (kept, count_removed) = filter_exports(contents, keeps)?;
-            removed |= count_removed > 0;
-            kept
+            let entries = export_entries(contents)?;
+            let kept: Vec<&[u8]> = entries
+                .iter()
+                .filter(|(name, _)| keeps(name))
+                .map(|(_, entry)| *entry)
+                .collect();
+            removed |= kept.len() < entries.len();
+            let mut section = Vec::with_capacity(contents.len());
+            write_length(&mut section, kept.len());
+            kept.iter()
+                .for_each(|entry| section.extend_from_slice(entry));
+            section
         } else {
             contents.to_vec()
         };
@@ -57,15 +59,26 @@ pub fn without_unused_callbacks(
     Ok(removed.then_some(out))
 }
 
-/// The export section's entries that `keeps` accepts, re-encoded, and how many were dropped.
-fn filter_exports(
-    section: &[u8],
-    keeps: impl Fn(&str) -> bool,
-) -> Result<(Vec<u8>, usize), String> {
+/// The module's sections in order, as (id, contents).
+fn sections(wasm: &[u8]) -> Result<Vec<(u8, &[u8])>, String> {
+    let body = wasm
+        .strip_prefix(&MAGIC_AND_VERSION)
+        .ok_or("not a WebAssembly 1.0 module")?;
+    let mut reader = Reader(body);
+    let mut sections = Vec::new();
+    while !reader.0.is_empty() {
+        let id = reader.byte()?;
+        let size = reader.length()?;
+        sections.push((id, reader.bytes(size)?));
+    }
+    Ok(sections)
+}
+
+/// The export section's entries, as (name, the entry's bytes).
+fn export_entries(section: &[u8]) -> Result<Vec<(&str, &[u8])>, String> {
     let mut reader = Reader(section);
     let count = reader.length()?;
-    let mut kept = Vec::with_capacity(section.len());
-    let mut kept_count = 0;
+    let mut entries = Vec::with_capacity(count);
     for _ in 0..count {
         let start = reader.0;
         let name_length = reader.length()?;
@@ -73,48 +86,18 @@ fn filter_exports(
             .map_err(|_| "an export name is not UTF-8".to_string())?;
         let _kind = reader.byte()?;
         let _index = reader.length()?;
-        if keeps(name) {
-            let entry_length = start.len() - reader.0.len();
-            kept.extend_from_slice(
-                start
-                    .get(..entry_length)
-                    .ok_or("export entry out of range")?,
-            );
-            kept_count += 1;
-        }
+        let entry_length = start.len() - reader.0.len();
+        entries.push((
+            name,
+            start
+                .get(..entry_length)
+                .ok_or("export entry out of range")?,
+        ));
     }
     if !reader.0.is_empty() {
         return Err("the export section has bytes after its entries".into());
     }
-    let mut section = Vec::with_capacity(kept.len() + 5);
-    write_length(&mut section, kept_count);
-    section.extend_from_slice(&kept);
-    Ok((section, count - kept_count))
-}
-
-/// The names a module exports, in order.
-pub fn export_names(wasm: &[u8]) -> Result<Vec<String>, String> {
-    let body = wasm
-        .strip_prefix(&MAGIC_AND_VERSION)
-        .ok_or("not a WebAssembly 1.0 module")?;
-    let mut reader = Reader(body);
-    while !reader.0.is_empty() {
-        let id = reader.byte()?;
-        let size = reader.length()?;
-        let contents = reader.bytes(size)?;
-        if id == EXPORT_SECTION {
-            let mut section = Reader(contents);
-            let mut names = Vec::new();
-            for _ in 0..section.length()? {
-                let length = section.length()?;
-                names.push(String::from_utf8_lossy(section.bytes(length)?).into_owned());
-                section.byte()?;
-                section.length()?;
-            }
-            return Ok(names);
-        }
-    }
-    Ok(Vec::new())
+    Ok(entries)
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -165,6 +148,19 @@ fn write_length(out: &mut Vec<u8>, mut value: usize) {
 mod tests {
     use super::*;
 
+    fn export_names(wasm: &[u8]) -> Vec<String> {
+        let (_, exports) = sections(wasm)
+            .unwrap()
+            .into_iter()
+            .find(|(id, _)| *id == EXPORT_SECTION)
+            .unwrap();
+        export_entries(exports)
+            .unwrap()
+            .into_iter()
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
     /// A module with a memory, two functions and four exports, written by hand.
     fn module() -> Vec<u8> {
         let mut wasm = MAGIC_AND_VERSION.to_vec();
@@ -201,7 +197,7 @@ mod tests {
             .unwrap()
             .expect("proxy_on_response_headers is removed");
         assert_eq!(
-            export_names(&trimmed).unwrap(),
+            export_names(&trimmed),
             ["memory", "proxy_on_delete", "proxy_on_log"]
         );
         // Every other section is byte for byte the same: only the export section shrank.
