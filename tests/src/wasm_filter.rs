@@ -2,6 +2,8 @@
 //! for a WasmPlugin: the V8 runtime, the plugin configuration as a JSON string, and the root id
 //! Istio takes from `pluginName`.
 
+use std::path::Path;
+
 use crate::modules::Module;
 
 /// One Wasm filter in a filter chain.
@@ -54,10 +56,7 @@ impl WasmFilter {
 
     /// An `http_filters` entry.
     pub fn http_yaml(&self) -> String {
-        self.yaml(
-            "envoy.filters.http.wasm",
-            "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-        )
+        self.yaml(HTTP_FILTER, HTTP_TYPE_URL)
     }
 
     /// A network `filters` entry.
@@ -69,24 +68,51 @@ impl WasmFilter {
     }
 
     fn yaml(&self, filter_name: &str, type_url: &str) -> String {
-        let name = format!("{}.{}", self.module.package(), self.root_id);
-        // A JSON string literal is a valid YAML double-quoted scalar.
         let module_path = if self.test_trap {
             self.module.test_trap_path()
         } else {
             self.module.path()
         };
-        let path = json_string(&module_path.display().to_string());
-        let failure_policy = match &self.failure_policy {
-            Some(policy) => format!("      failure_policy: {policy}\n"),
-            None => String::new(),
-        };
-        format!(
-            "- name: {filter_name}\n  typed_config:\n    \"@type\": {type_url}\n    config:\n      name: {name}\n      root_id: {root_id}\n{failure_policy}      vm_config:\n        vm_id: {name}\n        runtime: envoy.wasm.runtime.v8\n        code:\n          local:\n            filename: {path}\n      configuration:\n        \"@type\": type.googleapis.com/google.protobuf.StringValue\n        value: {configuration}\n",
-            root_id = self.root_id,
-            configuration = json_string(&self.configuration),
+        render(
+            filter_name,
+            type_url,
+            &format!("{}.{}", self.module.package(), self.root_id),
+            &self.root_id,
+            &module_path,
+            self.failure_policy.as_deref(),
+            &self.configuration,
         )
     }
+}
+
+const HTTP_FILTER: &str = "envoy.filters.http.wasm";
+const HTTP_TYPE_URL: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+
+/// An `http_filters` entry for a module file that is not one of the filters (the benchmark's
+/// probe), named `name`, which is also its root id.
+pub fn http_yaml_for_file(name: &str, module_path: &Path, configuration: &str) -> String {
+    render(HTTP_FILTER, HTTP_TYPE_URL, name, name, module_path, None, configuration)
+}
+
+fn render(
+    filter_name: &str,
+    type_url: &str,
+    name: &str,
+    root_id: &str,
+    module_path: &Path,
+    failure_policy: Option<&str>,
+    configuration: &str,
+) -> String {
+    // A JSON string literal is a valid YAML double-quoted scalar.
+    let path = json_string(&module_path.display().to_string());
+    let failure_policy = match failure_policy {
+        Some(policy) => format!("      failure_policy: {policy}\n"),
+        None => String::new(),
+    };
+    format!(
+        "- name: {filter_name}\n  typed_config:\n    \"@type\": {type_url}\n    config:\n      name: {name}\n      root_id: {root_id}\n{failure_policy}      vm_config:\n        vm_id: {name}\n        runtime: envoy.wasm.runtime.v8\n        code:\n          local:\n            filename: {path}\n      configuration:\n        \"@type\": type.googleapis.com/google.protobuf.StringValue\n        value: {configuration}\n",
+        configuration = json_string(configuration),
+    )
 }
 
 /// Several `http_filters` entries, in order.

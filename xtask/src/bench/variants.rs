@@ -9,7 +9,7 @@ use std::path::Path;
 
 use e2e::modules::Module;
 use e2e::paths;
-use e2e::wasm_filter::WasmFilter;
+use e2e::wasm_filter::{self, WasmFilter};
 
 /// The host every measured request is for; every allowlist lists it (last, in the scaling runs).
 pub const ALLOWED_HOST: &str = "allowed.example.com";
@@ -215,11 +215,7 @@ pub fn probe_path() -> std::path::PathBuf {
 }
 
 fn probe_yaml(configuration: &str) -> String {
-    let path = serde_json::Value::String(probe_path().display().to_string());
-    let configuration = serde_json::Value::String(configuration.to_string());
-    format!(
-        "- name: envoy.filters.http.wasm\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n    config:\n      name: probe\n      vm_config:\n        vm_id: probe\n        runtime: envoy.wasm.runtime.v8\n        code:\n          local:\n            filename: {path}\n      configuration:\n        \"@type\": type.googleapis.com/google.protobuf.StringValue\n        value: {configuration}\n"
-    )
+    wasm_filter::http_yaml_for_file("probe", &probe_path(), configuration)
 }
 
 fn allowlist_config(hosts: &[String]) -> String {
