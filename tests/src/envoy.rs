@@ -138,6 +138,11 @@ impl Envoy {
         read_log(&self.log_path)
     }
 
+    /// The end of Envoy's log under a header naming this Envoy, for assertion messages.
+    pub fn log_tail(&self) -> String {
+        format!("--- envoy {} log ---\n{}", self.name(), tail(&self.log(), 40))
+    }
+
     /// Waits (bounded) until the log contains `needle`; returns the log either way.
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Result<String> {
         let deadline = Instant::now() + timeout;

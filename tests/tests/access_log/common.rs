@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use e2e::client::{self, HttpRequest, HttpResponse, Protocol};
-use e2e::envoy::{tail, Envoy, EnvoyOptions};
+use e2e::envoy::{Envoy, EnvoyOptions};
 use e2e::json_lines;
 use e2e::paths;
 use e2e::template::{self, Vars};
@@ -115,7 +115,7 @@ impl Gateway {
     }
 
     pub fn log_tail(&self) -> String {
-        format!("envoy log:\n{}", tail(&self.envoy.log(), 40))
+        self.envoy.log_tail()
     }
 }
 

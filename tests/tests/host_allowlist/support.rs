@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use e2e::client::{self, HttpRequest, HttpResponse, Protocol, TlsClient};
-use e2e::envoy::{tail, Envoy, EnvoyOptions};
+use e2e::envoy::{Envoy, EnvoyOptions};
 use e2e::modules::Module;
 use e2e::paths;
 use e2e::pki::CertificateAuthority;
@@ -227,11 +227,7 @@ impl HttpGateway {
     }
 
     pub fn log_tail(&self) -> String {
-        format!(
-            "--- envoy {} log ---\n{}",
-            self.envoy.name(),
-            tail(&self.envoy.log(), 40)
-        )
+        self.envoy.log_tail()
     }
 }
 
@@ -291,10 +287,6 @@ impl PassthroughGateway {
     }
 
     pub fn log_tail(&self) -> String {
-        format!(
-            "--- envoy {} log ---\n{}",
-            self.envoy.name(),
-            tail(&self.envoy.log(), 40)
-        )
+        self.envoy.log_tail()
     }
 }
