@@ -73,6 +73,8 @@ fn case_dots_ports_and_ip_literals_over_http1_and_h2c() {
         ("xn--bcher-kva.example", Expect::Passes),
         ("XN--BCHER-KVA.example.", Expect::Passes),
         ("bucher.example", Expect::Denied("host_not_listed")),
+        // An `xn--` label that is not valid punycode is no name at all.
+        ("xn--abc-.example", Expect::Denied("invalid_host")),
     ];
     for protocol in [Protocol::Http1, Protocol::Http2] {
         for (authority, expect) in cases {
@@ -206,4 +208,46 @@ fn hostile_authorities_over_raw_http1_never_reach_the_upstream() {
         .filter(|(_, expect)| matches!(expect, Expect::Denied(_)))
         .count();
     assert_eq!(gateway.counter(DENIED), denied_by_filter as u64);
+}
+
+/// Without entries that name a port the filter does not read `:scheme`; a default port in the
+/// authority must still be dropped on the way upstream, and a regex in ASCII mode still knows `\d`.
+#[test]
+fn portless_entries_canonicalise_the_default_port_and_regexes_know_ascii_classes() {
+    let gateway = HttpGateway::plain(
+        "allowlist-portless",
+        &json!({
+            "hosts": ["www.example.com"],
+            "host_regex": ["bucket-\\d+\\.example\\.com"]
+        })
+        .to_string(),
+    );
+    let cases = [
+        ("www.example.com", Expect::Passes),
+        ("www.example.com:80", Expect::Passes),
+        ("www.example.com:8080", Expect::Passes),
+        ("bucket-42.example.com", Expect::Passes),
+        ("BUCKET-7.example.com:80", Expect::Passes),
+        ("bucket-x.example.com", Expect::Denied("host_not_listed")),
+        ("bucket-42.example.com.evil.net", Expect::Denied("host_not_listed")),
+    ];
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        for (authority, expect) in cases {
+            gateway.check(protocol, None, &HttpRequest::get(authority, "/"), expect);
+        }
+    }
+    let seen: Vec<String> = gateway
+        .upstream
+        .requests()
+        .iter()
+        .filter_map(|request| request.authority().map(str::to_string))
+        .collect();
+    for (sent, canonical) in [
+        ("www.example.com:80", "www.example.com"),
+        ("BUCKET-7.example.com:80", "bucket-7.example.com"),
+    ] {
+        assert!(!seen.iter().any(|authority| authority == sent), "{sent:?} reached the upstream: {seen:?}");
+        assert!(seen.iter().any(|authority| authority == canonical), "{canonical:?} not in {seen:?}");
+    }
+    assert!(seen.iter().any(|authority| authority == "www.example.com:8080"), "{seen:?}");
 }
