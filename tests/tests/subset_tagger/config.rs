@@ -7,7 +7,7 @@ use gateway_core::subset::TaggerConfig;
 use crate::gateway::{bootstrap, subset_routes, tagger_filter, Subsets};
 
 /// (what is wrong, configuration, the fields the error lines must name, in order)
-const CASES: [(&str, &str, &[&str]); 4] = [
+const CASES: [(&str, &str, &[&str]); 5] = [
     (
         "weights summing to 0",
         r#"{"rules": [{"match": {"hosts": ["shop.example.com"]}, "split": [{"subset": "v1", "weight": 0}, {"subset": "v2", "weight": 0}], "sticky": {"cookie": "session"}}]}"#,
@@ -21,6 +21,11 @@ const CASES: [(&str, &str, &[&str]); 4] = [
     (
         "a bad regex",
         r#"{"rules": [{"match": {"path_regex": "/api/(v1"}, "subset": "v1"}]}"#,
+        &["rules[0].match.path_regex"],
+    ),
+    (
+        "a Unicode class, which ASCII-mode regexes refuse",
+        r#"{"rules": [{"match": {"path_regex": "/\\p{L}+"}, "subset": "v1"}]}"#,
         &["rules[0].match.path_regex"],
     ),
     (

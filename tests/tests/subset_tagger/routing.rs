@@ -326,3 +326,34 @@ fn egress_plugin_config() -> String {
         .map(|plugin| plugin["spec"]["pluginConfig"].to_string())
         .unwrap_or_else(|| panic!("no egress-subset-tagger WasmPlugin in {}", path.display()))
 }
+
+/// Regexes compile in ASCII mode: `\d` and `(?i)` still work on paths and header values.
+#[test]
+fn regexes_with_ascii_classes_and_case_folding_route() {
+    let subsets = Subsets::start();
+    let config = r#"{
+        "header": "x-route-subset",
+        "default_subset": "v1",
+        "rules": [{"match": {"path_regex": "/v\\d+/items", "headers": {"x-beta": {"regex": "(?i)yes"}}}, "subset": "v2"}]
+    }"#;
+    let gateway = Gateway::tagger("tagger-ascii-regex", &subsets, config, true);
+    let cases = [
+        ("/v2/items", "YES", "v2"),
+        ("/v12/items", "yes", "v2"),
+        ("/vx/items", "yes", "v1"),
+        ("/v2/items/more", "yes", "v1"),
+        ("/v2/items", "no", "v1"),
+    ];
+    for protocol in PROTOCOLS {
+        for (path, beta, upstream) in cases {
+            let response = gateway.send(protocol, &get("shop.example.com", path, &[("x-beta", beta)]));
+            assert_eq!(
+                served_by(&response),
+                Some(upstream),
+                "{protocol:?} {path} x-beta: {beta}: {}\n{}",
+                subsets.counts(),
+                gateway.log_tail()
+            );
+        }
+    }
+}
