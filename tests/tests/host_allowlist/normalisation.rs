@@ -89,20 +89,28 @@ fn case_dots_ports_and_ip_literals_over_http1_and_h2c() {
     assert_eq!(gateway.counter(DENIED), 2 * (cases.len() as u64 - passed));
     // An allowed authority goes on in its canonical spelling, so that the route and the upstream
     // see the host that was allowed; the port stays unless it is the scheme's default.
+    assert_canonicalised(
+        &gateway,
+        &[
+            ("WWW.Example.COM", "www.example.com"),
+            ("www.example.com.", "www.example.com"),
+            ("www.example.com:80", "www.example.com"),
+            ("www.example.com.:8080", "www.example.com:8080"),
+            ("[2001:DB8:0:0::7]:8080", "[2001:db8::7]:8080"),
+            ("0X7F000001", "0x7f000001"),
+        ],
+    );
+}
+
+/// Each `(sent, canonical)`: the upstream saw the canonical spelling and never the one sent.
+fn assert_canonicalised(gateway: &HttpGateway, pairs: &[(&str, &str)]) {
     let seen: Vec<String> = gateway
         .upstream
         .requests()
         .iter()
         .filter_map(|request| request.authority().map(str::to_string))
         .collect();
-    for (sent, canonical) in [
-        ("WWW.Example.COM", "www.example.com"),
-        ("www.example.com.", "www.example.com"),
-        ("www.example.com:80", "www.example.com"),
-        ("www.example.com.:8080", "www.example.com:8080"),
-        ("[2001:DB8:0:0::7]:8080", "[2001:db8::7]:8080"),
-        ("0X7F000001", "0x7f000001"),
-    ] {
+    for (sent, canonical) in pairs {
         assert!(
             !seen.iter().any(|authority| authority == sent),
             "{sent:?} reached the upstream: {seen:?}"
@@ -225,7 +233,7 @@ fn portless_entries_canonicalise_the_default_port_and_regexes_know_ascii_classes
     let cases = [
         ("www.example.com", Expect::Passes),
         ("www.example.com:80", Expect::Passes),
-        ("www.example.com:8080", Expect::Passes),
+        ("WWW.example.com:8080", Expect::Passes),
         ("bucket-42.example.com", Expect::Passes),
         ("BUCKET-7.example.com:80", Expect::Passes),
         ("bucket-x.example.com", Expect::Denied("host_not_listed")),
@@ -236,18 +244,13 @@ fn portless_entries_canonicalise_the_default_port_and_regexes_know_ascii_classes
             gateway.check(protocol, None, &HttpRequest::get(authority, "/"), expect);
         }
     }
-    let seen: Vec<String> = gateway
-        .upstream
-        .requests()
-        .iter()
-        .filter_map(|request| request.authority().map(str::to_string))
-        .collect();
-    for (sent, canonical) in [
-        ("www.example.com:80", "www.example.com"),
-        ("BUCKET-7.example.com:80", "bucket-7.example.com"),
-    ] {
-        assert!(!seen.iter().any(|authority| authority == sent), "{sent:?} reached the upstream: {seen:?}");
-        assert!(seen.iter().any(|authority| authority == canonical), "{canonical:?} not in {seen:?}");
-    }
-    assert!(seen.iter().any(|authority| authority == "www.example.com:8080"), "{seen:?}");
+    assert_canonicalised(
+        &gateway,
+        &[
+            ("www.example.com:80", "www.example.com"),
+            ("BUCKET-7.example.com:80", "bucket-7.example.com"),
+            // Not the default port: it stays.
+            ("WWW.example.com:8080", "www.example.com:8080"),
+        ],
+    );
 }
