@@ -80,7 +80,10 @@ pub struct TlsClient {
 }
 
 impl TlsClient {
-    fn connect(&self, tcp: TcpStream) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    fn connect(
+        &self,
+        tcp: TcpStream,
+    ) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
         let (config, name) = self.config_and_name()?;
         let connection = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
         let mut stream = rustls::StreamOwned::new(connection, tcp);
@@ -104,7 +107,10 @@ impl TlsClient {
             None => {
                 let mut config = (*self.config).clone();
                 config.enable_sni = false;
-                Ok((Arc::new(config), ServerName::try_from("localhost").map_err(|e| e.to_string())?))
+                Ok((
+                    Arc::new(config),
+                    ServerName::try_from("localhost").map_err(|e| e.to_string())?,
+                ))
             }
         }
     }
@@ -131,13 +137,20 @@ pub fn send(
 }
 
 fn connect(addr: SocketAddr) -> Result<TcpStream> {
-    let tcp = TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| format!("connect {addr}: {e}"))?;
-    tcp.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
-    tcp.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
+    let tcp = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    tcp.set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    tcp.set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
     Ok(tcp)
 }
 
-fn send_http1(addr: SocketAddr, tls: Option<&TlsClient>, request: &HttpRequest) -> Result<HttpResponse> {
+fn send_http1(
+    addr: SocketAddr,
+    tls: Option<&TlsClient>,
+    request: &HttpRequest,
+) -> Result<HttpResponse> {
     let mut bytes = format!("{} {} HTTP/1.1\r\n", request.method, request.path).into_bytes();
     bytes.extend_from_slice(format!("host: {}\r\n", request.authority).as_bytes());
     for (name, value) in &request.headers {
@@ -168,7 +181,9 @@ fn exchange(mut stream: impl Read + Write, bytes: &[u8]) -> Result<Vec<u8>> {
     match stream.read_to_end(&mut received) {
         Ok(_) => Ok(received),
         // A TLS peer may close without close_notify; what arrived is still the response.
-        Err(error) if !received.is_empty() && error.kind() == std::io::ErrorKind::UnexpectedEof => Ok(received),
+        Err(error) if !received.is_empty() && error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Ok(received)
+        }
         Err(error) => Err(format!("read: {error} (after {} bytes)", received.len())),
     }
 }
@@ -191,14 +206,27 @@ fn parse_http1_response(received: &[u8]) -> Result<HttpResponse> {
     let headers: Vec<(String, String)> = response
         .headers
         .iter()
-        .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
         .collect();
     let raw_body = &received[head_len..];
     let chunked = headers
         .iter()
         .any(|(name, value)| name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked"));
-    let body = if chunked { dechunk(raw_body)? } else { raw_body.to_vec() };
-    Ok(HttpResponse { status, headers, body })
+    let body = if chunked {
+        dechunk(raw_body)?
+    } else {
+        raw_body.to_vec()
+    };
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
@@ -210,7 +238,8 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
             .ok_or("truncated chunk size line")?;
         let size_text = String::from_utf8_lossy(&data[..line_end]);
         let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|e| format!("bad chunk size: {e}"))?;
+        let size =
+            usize::from_str_radix(size_text, 16).map_err(|e| format!("bad chunk size: {e}"))?;
         data = &data[line_end + 2..];
         if size == 0 {
             return Ok(body);
@@ -223,7 +252,11 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
     }
 }
 
-fn send_http2(addr: SocketAddr, tls: Option<&TlsClient>, request: &HttpRequest) -> Result<HttpResponse> {
+fn send_http2(
+    addr: SocketAddr,
+    tls: Option<&TlsClient>,
+    request: &HttpRequest,
+) -> Result<HttpResponse> {
     send_http2_on_one_connection(addr, tls, std::slice::from_ref(request))?
         .pop()
         .ok_or_else(|| "no HTTP/2 response".to_string())
@@ -268,7 +301,9 @@ pub fn send_http2_on_one_connection(
 
 fn http2_request(scheme: &str, request: &HttpRequest) -> Result<hyper::Request<Full<Bytes>>> {
     let uri = format!("{scheme}://{}{}", request.authority, request.path);
-    let mut builder = hyper::Request::builder().method(request.method.as_str()).uri(uri);
+    let mut builder = hyper::Request::builder()
+        .method(request.method.as_str())
+        .uri(uri);
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
     }
@@ -277,7 +312,10 @@ fn http2_request(scheme: &str, request: &HttpRequest) -> Result<hyper::Request<F
         .map_err(|e| format!("cannot build HTTP/2 request: {e}"))
 }
 
-async fn h2_exchange<IO>(io: TokioIo<IO>, requests: Vec<hyper::Request<Full<Bytes>>>) -> Result<Vec<HttpResponse>>
+async fn h2_exchange<IO>(
+    io: TokioIo<IO>,
+    requests: Vec<hyper::Request<Full<Bytes>>>,
+) -> Result<Vec<HttpResponse>>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -295,7 +333,12 @@ where
         let headers = response
             .headers()
             .iter()
-            .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = response
             .into_body()
@@ -304,7 +347,11 @@ where
             .map_err(|e| format!("HTTP/2 body: {e}"))?
             .to_bytes()
             .to_vec();
-        responses.push(HttpResponse { status, headers, body });
+        responses.push(HttpResponse {
+            status,
+            headers,
+            body,
+        });
     }
     Ok(responses)
 }

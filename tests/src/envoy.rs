@@ -140,7 +140,11 @@ impl Envoy {
 
     /// The end of Envoy's log under a header naming this Envoy, for assertion messages.
     pub fn log_tail(&self) -> String {
-        format!("--- envoy {} log ---\n{}", self.name(), tail(&self.log(), 40))
+        format!(
+            "--- envoy {} log ---\n{}",
+            self.name(),
+            tail(&self.log(), 40)
+        )
     }
 
     /// Waits (bounded) until the log contains `needle`; returns the log either way.
@@ -152,7 +156,11 @@ impl Envoy {
                 return Ok(log);
             }
             if Instant::now() > deadline {
-                return Err(format!("{needle:?} not in envoy {}'s log after {timeout:?}:\n{}", self.name, tail(&log, 40)));
+                return Err(format!(
+                    "{needle:?} not in envoy {}'s log after {timeout:?}:\n{}",
+                    self.name,
+                    tail(&log, 40)
+                ));
             }
             std::thread::sleep(POLL_INTERVAL);
         }
@@ -161,7 +169,10 @@ impl Envoy {
     /// The address a listener is bound to, by listener name (from admin `/listeners`).
     pub fn listener_addr(&self, listener: &str) -> Result<SocketAddr> {
         let json = self.admin_json("/listeners?format=json")?;
-        let statuses = json["listener_statuses"].as_array().cloned().unwrap_or_default();
+        let statuses = json["listener_statuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         for status in statuses {
             if status["name"] == listener {
                 let socket = &status["local_address"]["socket_address"];
@@ -172,7 +183,10 @@ impl Envoy {
                     .map_err(|e| format!("listener {listener}: {e}"));
             }
         }
-        Err(format!("envoy {} has no listener named {listener}", self.name))
+        Err(format!(
+            "envoy {} has no listener named {listener}",
+            self.name
+        ))
     }
 
     /// GET an admin path and parse the answer as JSON.
@@ -183,7 +197,12 @@ impl Envoy {
 
     /// GET an admin path; the body.
     pub fn admin_get(&self, path: &str) -> Result<Vec<u8>> {
-        let response = client::send(self.admin, Protocol::Http1, None, &HttpRequest::get("127.0.0.1", path))?;
+        let response = client::send(
+            self.admin,
+            Protocol::Http1,
+            None,
+            &HttpRequest::get("127.0.0.1", path),
+        )?;
         if response.status != 200 {
             return Err(format!("admin {path} answered {}", response.status));
         }
@@ -192,7 +211,10 @@ impl Envoy {
 
     /// A stat's value from `/stats?format=json`: counters and gauges by full name.
     pub fn stat(&self, name: &str) -> Result<Option<u64>> {
-        let json = self.admin_json(&format!("/stats?format=json&filter=^{}$", regex_escape(name)))?;
+        let json = self.admin_json(&format!(
+            "/stats?format=json&filter=^{}$",
+            regex_escape(name)
+        ))?;
         let stats = json["stats"].as_array().cloned().unwrap_or_default();
         Ok(stats
             .iter()
@@ -202,7 +224,12 @@ impl Envoy {
 
     /// Waits (bounded) until the stat `name` (0 while Envoy has not defined it) satisfies `done`;
     /// `Err` with its last value and Envoy's log when the time runs out.
-    pub fn wait_for_stat(&self, name: &str, timeout: Duration, done: impl Fn(u64) -> bool) -> Result<u64> {
+    pub fn wait_for_stat(
+        &self,
+        name: &str,
+        timeout: Duration,
+        done: impl Fn(u64) -> bool,
+    ) -> Result<u64> {
         let deadline = Instant::now() + timeout;
         loop {
             let value = self.stat(name)?.unwrap_or(0);
@@ -242,7 +269,8 @@ impl Drop for Envoy {
 pub fn validate(bootstrap: &str) -> Result<String> {
     let dir = Envoy::work_dir("validate")?;
     let config = dir.path().join("envoy.yaml");
-    std::fs::write(&config, bootstrap).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    std::fs::write(&config, bootstrap)
+        .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     let output = Command::new(paths::envoy_bin())
         .arg("--mode")
         .arg("validate")
@@ -260,7 +288,11 @@ pub fn validate(bootstrap: &str) -> Result<String> {
     if output.status.success() && log.contains("' OK") {
         Ok(log)
     } else {
-        Err(format!("envoy refused the configuration ({}):\n{}", output.status, tail(&log, 30)))
+        Err(format!(
+            "envoy refused the configuration ({}):\n{}",
+            output.status,
+            tail(&log, 30)
+        ))
     }
 }
 
@@ -273,7 +305,8 @@ fn spawn(options: &EnvoyOptions, dir: &Path) -> Result<Child> {
         ));
     }
     let config = dir.join("envoy.yaml");
-    std::fs::write(&config, &options.bootstrap).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    std::fs::write(&config, &options.bootstrap)
+        .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     let log = File::create(dir.join("envoy.log")).map_err(|e| e.to_string())?;
     let log_err = log.try_clone().map_err(|e| e.to_string())?;
     let mut command = Command::new(&bin);

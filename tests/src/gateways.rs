@@ -78,16 +78,31 @@ impl LocalGateways {
         modules::build_once()?;
         let ca = CertificateAuthority::new()?;
         let egress_addr: Arc<OnceLock<SocketAddr>> = Arc::new(OnceLock::new());
-        let app = Upstream::start_with("command-runner", command_runner(Arc::clone(&egress_addr)), None)?;
+        let app = Upstream::start_with(
+            "command-runner",
+            command_runner(Arc::clone(&egress_addr)),
+            None,
+        )?;
         let google = Upstream::start("google")?;
-        let google_tls = Upstream::start_tls("google", ca.issue(&ALLOWED_EXTERNAL_HOSTS)?.server_config(&[b"http/1.1"])?)?;
+        let google_tls = Upstream::start_tls(
+            "google",
+            ca.issue(&ALLOWED_EXTERNAL_HOSTS)?
+                .server_config(&[b"http/1.1"])?,
+        )?;
         let internet = Upstream::start("internet")?;
-        let internet_tls = Upstream::start_tls("internet", ca.issue(&["internet.example"])?.server_config(&[b"http/1.1"])?)?;
+        let internet_tls = Upstream::start_tls(
+            "internet",
+            ca.issue(&["internet.example"])?
+                .server_config(&[b"http/1.1"])?,
+        )?;
         let collector = Upstream::start("log-collector")?;
 
         let egress_dir = Envoy::work_dir("egress")?;
         let egress_vars = common_vars(ports.egress_admin)
-            .set("ACCESS_LOG_PATH", egress_dir.path().join("access.log").display())
+            .set(
+                "ACCESS_LOG_PATH",
+                egress_dir.path().join("access.log").display(),
+            )
             .set("EGRESS_HTTP_PORT", ports.egress_http)
             .set("EGRESS_TLS_PORT", ports.egress_tls)
             .set("GOOGLE_HOST", "127.0.0.1")
@@ -106,7 +121,10 @@ impl LocalGateways {
 
         let ingress_dir = Envoy::work_dir("ingress")?;
         let ingress_vars = common_vars(ports.ingress_admin)
-            .set("ACCESS_LOG_PATH", ingress_dir.path().join("access.log").display())
+            .set(
+                "ACCESS_LOG_PATH",
+                ingress_dir.path().join("access.log").display(),
+            )
             .set("INGRESS_HTTP_PORT", ports.ingress_http)
             .set("APP_HOST", "127.0.0.1")
             .set("APP_PORT", app.port());
@@ -168,15 +186,25 @@ fn command_runner(egress: Arc<OnceLock<SocketAddr>>) -> Responder {
         let Some(egress) = egress.get() else {
             return Reply::new(503, "command-runner: egress gateway not up yet\n");
         };
-        match client::send(*egress, Protocol::Http1, None, &HttpRequest::get(&host, "/")) {
+        match client::send(
+            *egress,
+            Protocol::Http1,
+            None,
+            &HttpRequest::get(&host, "/"),
+        ) {
             Ok(response) => {
                 let mut reply = Reply::new(response.status, response.body.clone());
                 if let Some(upstream) = response.header("x-upstream") {
-                    reply.headers.push(("x-egress-upstream".to_string(), upstream.to_string()));
+                    reply
+                        .headers
+                        .push(("x-egress-upstream".to_string(), upstream.to_string()));
                 }
                 reply
             }
-            Err(error) => Reply::new(502, format!("command-runner: egress call failed: {error}\n")),
+            Err(error) => Reply::new(
+                502,
+                format!("command-runner: egress call failed: {error}\n"),
+            ),
         }
     })
 }

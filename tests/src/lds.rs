@@ -26,7 +26,8 @@ impl ListenerFile {
     /// The watched directory `lds/` under `work_dir`, created empty.
     pub fn new(work_dir: &Path) -> Result<Self> {
         let dir = work_dir.join("lds");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         Ok(Self {
             dir,
             version: 0,
@@ -59,20 +60,30 @@ impl ListenerFile {
             .set("VERSION", self.version)
             .set("LISTENER_PORT", self.port)
             .set("HTTP_FILTERS", http_filters_yaml(filters));
-        let yaml = template::render_file(&paths::test_configs_dir().join("lds-listener.yaml"), &vars)?;
+        let yaml =
+            template::render_file(&paths::test_configs_dir().join("lds-listener.yaml"), &vars)?;
         let temporary = self.dir.join(format!(".listeners.yaml.{}", self.version));
-        std::fs::write(&temporary, yaml).map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
-        std::fs::rename(&temporary, self.path()).map_err(|e| format!("cannot rename into {}: {e}", self.path().display()))
+        std::fs::write(&temporary, yaml)
+            .map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
+        std::fs::rename(&temporary, self.path())
+            .map_err(|e| format!("cannot rename into {}: {e}", self.path().display()))
     }
 }
 
 /// Starts Envoy on `tests/envoy/lds-bootstrap.yaml` with the listener file holding `filters`.
-pub fn start(name: &str, filters: &[WasmFilter], upstream_port: u16) -> Result<(Envoy, ListenerFile)> {
+pub fn start(
+    name: &str,
+    filters: &[WasmFilter],
+    upstream_port: u16,
+) -> Result<(Envoy, ListenerFile)> {
     let work_dir = Envoy::work_dir(name)?;
     let mut listeners = ListenerFile::new(work_dir.path())?;
     listeners.write(filters)?;
-    let vars = listeners.bootstrap_vars().set("UPSTREAM_PORT", upstream_port);
-    let bootstrap = template::render_file(&paths::test_configs_dir().join("lds-bootstrap.yaml"), &vars)?;
+    let vars = listeners
+        .bootstrap_vars()
+        .set("UPSTREAM_PORT", upstream_port);
+    let bootstrap =
+        template::render_file(&paths::test_configs_dir().join("lds-bootstrap.yaml"), &vars)?;
     let envoy = Envoy::start_in(EnvoyOptions::new(name, bootstrap), work_dir)?;
     let port = wait_for_listener(&envoy, Duration::from_secs(30))?;
     listeners.keep_port(port);
@@ -89,14 +100,22 @@ fn wait_for_listener(envoy: &Envoy, timeout: Duration) -> Result<u16> {
             }
         }
         if Instant::now() > deadline {
-            return Err(format!("no gateway listener after {timeout:?}:\n{}", crate::envoy::tail(&envoy.log(), 30)));
+            return Err(format!(
+                "no gateway listener after {timeout:?}:\n{}",
+                crate::envoy::tail(&envoy.log(), 30)
+            ));
         }
         std::thread::sleep(POLL_INTERVAL);
     }
 }
 
 /// Waits (bounded) until the counter `stat` reaches `at_least`; how long that took.
-pub fn wait_for_stat(envoy: &Envoy, stat: &str, at_least: u64, timeout: Duration) -> Result<Duration> {
+pub fn wait_for_stat(
+    envoy: &Envoy,
+    stat: &str,
+    at_least: u64,
+    timeout: Duration,
+) -> Result<Duration> {
     let start = Instant::now();
     loop {
         let value = envoy.stat(stat)?.unwrap_or(0);

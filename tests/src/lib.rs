@@ -13,8 +13,8 @@ pub mod modules;
 pub mod paths;
 pub mod pki;
 pub mod template;
-pub mod walkthrough;
 pub mod upstream;
+pub mod walkthrough;
 pub mod wasm_exports;
 pub mod wasm_filter;
 

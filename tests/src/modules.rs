@@ -45,7 +45,11 @@ impl Module {
                 "proxy_on_downstream_data",
             ],
             Module::SubsetTagger => &["proxy_on_request_headers", "proxy_on_response_headers"],
-            Module::AccessLog => &["proxy_on_log", "proxy_on_tick", "proxy_on_http_call_response"],
+            Module::AccessLog => &[
+                "proxy_on_log",
+                "proxy_on_tick",
+                "proxy_on_http_call_response",
+            ],
             Module::Gateway => &[
                 "proxy_on_request_headers",
                 "proxy_on_response_headers",
@@ -84,7 +88,10 @@ pub const TEST_TRAP_HEADER: &str = "x-gateway-wasm-test-trap";
 
 /// Where the `test-trap` variants are built: a target directory of their own.
 pub fn test_trap_wasm_dir() -> PathBuf {
-    paths::target_dir().join("test-trap").join("wasm32-wasip1").join("release")
+    paths::target_dir()
+        .join("test-trap")
+        .join("wasm32-wasip1")
+        .join("release")
 }
 
 /// Builds every module (release, wasm32-wasip1) once per process; later calls return the first
@@ -103,9 +110,12 @@ pub fn build_command() -> Command {
 pub fn build_command_for(packages: &[&str]) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command
-        .current_dir(paths::workspace_root())
-        .args(["build", "--release", "--target", "wasm32-wasip1"]);
+    command.current_dir(paths::workspace_root()).args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip1",
+    ]);
     for package in packages {
         command.args(["--package", package]);
     }
@@ -119,7 +129,9 @@ fn build_test_trap_once() -> Result<(), String> {
 
 fn build_test_trap() -> Result<(), String> {
     let mut command = build_command();
-    command.arg("--target-dir").arg(paths::target_dir().join("test-trap"));
+    command
+        .arg("--target-dir")
+        .arg(paths::target_dir().join("test-trap"));
     let features: Vec<String> = Module::ALL
         .iter()
         .map(|module| format!("{}/test-trap", module.package()))
@@ -186,7 +198,10 @@ mod tests {
         ("on_queue_ready", "proxy_on_queue_ready"),
         ("on_new_connection", "proxy_on_new_connection"),
         ("on_downstream_data", "proxy_on_downstream_data"),
-        ("on_downstream_close", "proxy_on_downstream_connection_close"),
+        (
+            "on_downstream_close",
+            "proxy_on_downstream_connection_close",
+        ),
         ("on_upstream_data", "proxy_on_upstream_data"),
         ("on_upstream_close", "proxy_on_upstream_connection_close"),
         ("on_grpc_call_response", "proxy_on_grpc_receive"),
@@ -197,7 +212,10 @@ mod tests {
     #[test]
     fn callbacks_cover_every_implemented_callback() {
         for module in Module::ALL {
-            let src = paths::workspace_root().join("filters").join(module.package()).join("src");
+            let src = paths::workspace_root()
+                .join("filters")
+                .join(module.package())
+                .join("src");
             let mut sources = String::new();
             for entry in std::fs::read_dir(&src).unwrap() {
                 sources.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
@@ -207,14 +225,21 @@ mod tests {
                 .skip(1)
                 .filter_map(|rest| rest.split_once('(').map(|(name, _)| format!("on_{name}")))
                 .collect();
-            assert!(!methods.is_empty(), "no callback found in {}", src.display());
+            assert!(
+                !methods.is_empty(),
+                "no callback found in {}",
+                src.display()
+            );
             for method in methods {
                 let (_, export) = CALLBACK_METHODS
                     .iter()
                     .find(|(name, _)| *name == method)
-                    .unwrap_or_else(|| panic!("{}: unknown callback method {method}", module.package()));
+                    .unwrap_or_else(|| {
+                        panic!("{}: unknown callback method {method}", module.package())
+                    });
                 assert!(
-                    wasm_exports::ALWAYS_KEPT.contains(export) || module.callbacks().contains(export),
+                    wasm_exports::ALWAYS_KEPT.contains(export)
+                        || module.callbacks().contains(export),
                     "{} implements {method} but Module::callbacks does not keep {export}",
                     module.package()
                 );

@@ -51,7 +51,9 @@ impl CertificateAuthority {
             params.distinguished_name.push(DnType::CommonName, *first);
         }
         let key = KeyPair::generate().map_err(|e| e.to_string())?;
-        let certificate = params.signed_by(&key, &self.issuer).map_err(|e| e.to_string())?;
+        let certificate = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| e.to_string())?;
         Ok(ServerCertificate {
             chain: vec![certificate.der().clone(), self.certificate_der.clone()],
             key_der: key.serialize_der(),

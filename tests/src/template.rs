@@ -67,10 +67,12 @@ fn whole_line_placeholder(trimmed: &str) -> Option<&str> {
 }
 
 fn lookup<'a>(vars: &'a Vars, name: &str, number: usize) -> Result<&'a str, String> {
-    vars.0
-        .get(name)
-        .map(String::as_str)
-        .ok_or_else(|| format!("line {}: no value for placeholder {{{{{name}}}}}", number + 1))
+    vars.0.get(name).map(String::as_str).ok_or_else(|| {
+        format!(
+            "line {}: no value for placeholder {{{{{name}}}}}",
+            number + 1
+        )
+    })
 }
 
 #[cfg(test)]
@@ -79,8 +81,14 @@ mod tests {
 
     #[test]
     fn inline_and_block_placeholders() {
-        let vars = Vars::new().set("PORT", 8080).set("FILTERS", "- a: 1\n- b: 2");
-        let out = render("port: {{PORT}}\nlist:\n  {{FILTERS}}\nend: {{ PORT }}x", &vars).unwrap();
+        let vars = Vars::new()
+            .set("PORT", 8080)
+            .set("FILTERS", "- a: 1\n- b: 2");
+        let out = render(
+            "port: {{PORT}}\nlist:\n  {{FILTERS}}\nend: {{ PORT }}x",
+            &vars,
+        )
+        .unwrap();
         assert_eq!(out, "port: 8080\nlist:\n  - a: 1\n  - b: 2\nend: 8080x\n");
     }
 

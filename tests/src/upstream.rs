@@ -219,7 +219,11 @@ where
 }
 
 impl ServerState {
-    async fn handle(&self, request: Request<Incoming>, sni: Option<String>) -> Response<Full<Bytes>> {
+    async fn handle(
+        &self,
+        request: Request<Incoming>,
+        sni: Option<String>,
+    ) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
         let body = body
             .collect()
@@ -306,7 +310,8 @@ fn serve(
 /// A port on 127.0.0.1 where nothing listens (bound by the kernel, then released): connections to
 /// it are refused, as to a service that is down.
 pub fn closed_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind: {e}"))?;
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind: {e}"))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     drop(listener);
     Ok(port)
@@ -374,7 +379,11 @@ async fn reset_after(mut stream: tokio::net::TcpStream, partial: Arc<[u8]>) {
     let _ = stream.write_all(&partial).await;
     let _ = stream.flush().await;
     // Let the partial response reach the peer before the reset discards what is unsent.
-    let _ = tokio::time::timeout(std::time::Duration::from_millis(200), stream.read(&mut chunk)).await;
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        stream.read(&mut chunk),
+    )
+    .await;
     let _ = stream.set_zero_linger();
     drop(stream);
 }

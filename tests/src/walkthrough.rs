@@ -34,7 +34,11 @@ impl Step {
     /// Records a check: its description, and whether it held.
     fn check(&mut self, holds: bool, what: impl Into<String>) {
         let what = what.into();
-        self.details.push(if holds { format!("✓ {what}") } else { format!("✗ {what}") });
+        self.details.push(if holds {
+            format!("✓ {what}")
+        } else {
+            format!("✗ {what}")
+        });
         self.ok &= holds;
     }
 
@@ -50,16 +54,21 @@ pub fn walkthrough(gateways: &LocalGateways) -> Vec<Step> {
         (Ok(ingress), Ok(egress_tls)) => (ingress, egress_tls),
         (Err(error), _) | (_, Err(error)) => return vec![Step::failed("find the gateways", error)],
     };
-    let mut steps = vec![
-        app_step(ingress),
-        ingress_denial_step(gateways, ingress),
-    ];
+    let mut steps = vec![app_step(ingress), ingress_denial_step(gateways, ingress)];
     for host in ["www.google.com", "google.com"] {
         steps.push(egress_allowed_step(gateways, ingress, host));
     }
     steps.push(egress_denied_step(gateways, ingress, "evil.example.com"));
-    steps.push(passthrough_allowed_step(gateways, egress_tls, "www.google.com"));
-    steps.push(passthrough_denied_step(gateways, egress_tls, Some("evil.example.com")));
+    steps.push(passthrough_allowed_step(
+        gateways,
+        egress_tls,
+        "www.google.com",
+    ));
+    steps.push(passthrough_denied_step(
+        gateways,
+        egress_tls,
+        Some("evil.example.com"),
+    ));
     steps.push(passthrough_denied_step(gateways, egress_tls, None));
     steps.push(access_log_step(gateways));
     steps.push(collector_step(gateways));
@@ -68,10 +77,17 @@ pub fn walkthrough(gateways: &LocalGateways) -> Vec<Step> {
 
 /// Sends `request` over HTTP/1.1, noting the exchange in `step`.
 fn send(step: &mut Step, addr: SocketAddr, request: &HttpRequest) -> Option<client::HttpResponse> {
-    step.note(format!("GET http://{}{} (via {addr})", request.authority, request.path));
+    step.note(format!(
+        "GET http://{}{} (via {addr})",
+        request.authority, request.path
+    ));
     match client::send(addr, Protocol::Http1, None, request) {
         Ok(response) => {
-            step.note(format!("→ {} {}", response.status, response.body_text().trim()));
+            step.note(format!(
+                "→ {} {}",
+                response.status,
+                response.body_text().trim()
+            ));
             Some(response)
         }
         Err(error) => {
@@ -85,7 +101,10 @@ fn app_step(ingress: SocketAddr) -> Step {
     let mut step = Step::new("client → ingress gateway → command-runner app");
     if let Some(response) = send(&mut step, ingress, &HttpRequest::get(APP_HOST, "/")) {
         step.check(response.status == 200, "200 from the app");
-        step.check(response.header("x-upstream") == Some("command-runner"), "served by command-runner");
+        step.check(
+            response.header("x-upstream") == Some("command-runner"),
+            "served by command-runner",
+        );
     }
     step
 }
@@ -93,17 +112,32 @@ fn app_step(ingress: SocketAddr) -> Step {
 fn ingress_denial_step(gateways: &LocalGateways, ingress: SocketAddr) -> Step {
     let mut step = Step::new("client → ingress gateway with a name it does not serve: denied");
     let before = gateways.app.requests().len();
-    if let Some(response) = send(&mut step, ingress, &HttpRequest::get("attacker.example.com", "/")) {
+    if let Some(response) = send(
+        &mut step,
+        ingress,
+        &HttpRequest::get("attacker.example.com", "/"),
+    ) {
         step.check(response.status == 403, "403 from the host-allowlist");
-        let reason = response.header("x-gateway-wasm-denied-reason").unwrap_or("-").to_string();
-        step.check(reason == "host_not_listed", format!("reason header: {reason}"));
+        let reason = response
+            .header("x-gateway-wasm-denied-reason")
+            .unwrap_or("-")
+            .to_string();
+        step.check(
+            reason == "host_not_listed",
+            format!("reason header: {reason}"),
+        );
     }
-    step.check(gateways.app.requests().len() == before, "the app received nothing");
+    step.check(
+        gateways.app.requests().len() == before,
+        "the app received nothing",
+    );
     step
 }
 
 fn egress_allowed_step(gateways: &LocalGateways, ingress: SocketAddr, host: &str) -> Step {
-    let mut step = Step::new(format!("command-runner app → egress gateway → {host}: allowed, tagged `google`"));
+    let mut step = Step::new(format!(
+        "command-runner app → egress gateway → {host}: allowed, tagged `google`"
+    ));
     let before = gateways.google.requests().len();
     let request = HttpRequest::get(APP_HOST, &format!("/fetch?host={host}"));
     if let Some(response) = send(&mut step, ingress, &request) {
@@ -117,18 +151,26 @@ fn egress_allowed_step(gateways: &LocalGateways, ingress: SocketAddr, host: &str
     let tagged = arrived
         .iter()
         .any(|r| r.authority() == Some(host) && r.header("x-route-subset") == Some("google"));
-    step.check(tagged, format!("the {host} stand-in got it with Host {host} and x-route-subset: google"));
+    step.check(
+        tagged,
+        format!("the {host} stand-in got it with Host {host} and x-route-subset: google"),
+    );
     step
 }
 
 fn egress_denied_step(gateways: &LocalGateways, ingress: SocketAddr, host: &str) -> Step {
-    let mut step = Step::new(format!("command-runner app → egress gateway → {host}: denied"));
+    let mut step = Step::new(format!(
+        "command-runner app → egress gateway → {host}: denied"
+    ));
     let before = gateways.internet.requests().len();
     let request = HttpRequest::get(APP_HOST, &format!("/fetch?host={host}"));
     if let Some(response) = send(&mut step, ingress, &request) {
         step.check(response.status == 403, "403 from the egress host-allowlist");
     }
-    step.check(new_requests(&gateways.internet, before).is_empty(), "nothing reached the internet");
+    step.check(
+        new_requests(&gateways.internet, before).is_empty(),
+        "nothing reached the internet",
+    );
     step
 }
 
@@ -140,26 +182,49 @@ fn tls_client(gateways: &LocalGateways, sni: Option<&str>) -> Result<TlsClient, 
 }
 
 fn passthrough_allowed_step(gateways: &LocalGateways, egress_tls: SocketAddr, host: &str) -> Step {
-    let title = format!("app's sidecar → egress gateway → {host}:443 (TLS passthrough): allowed by SNI");
+    let title =
+        format!("app's sidecar → egress gateway → {host}:443 (TLS passthrough): allowed by SNI");
     let tls = match tls_client(gateways, Some(host)) {
         Ok(tls) => tls,
         Err(error) => return Step::failed(&title, error),
     };
     let mut step = Step::new(title);
-    step.note(format!("TLS to {egress_tls} with SNI {host}, end to end with the stand-in"));
-    match client::send(egress_tls, Protocol::Http1, Some(&tls), &HttpRequest::get(host, "/")) {
+    step.note(format!(
+        "TLS to {egress_tls} with SNI {host}, end to end with the stand-in"
+    ));
+    match client::send(
+        egress_tls,
+        Protocol::Http1,
+        Some(&tls),
+        &HttpRequest::get(host, "/"),
+    ) {
         Ok(response) => {
-            step.note(format!("→ {} {}", response.status, response.body_text().trim()));
-            step.check(response.status == 200, "200 from the stand-in, over TLS it terminated itself");
+            step.note(format!(
+                "→ {} {}",
+                response.status,
+                response.body_text().trim()
+            ));
+            step.check(
+                response.status == 200,
+                "200 from the stand-in, over TLS it terminated itself",
+            );
         }
         Err(error) => step.check(false, format!("request failed: {error}")),
     }
-    let saw_sni = gateways.google_tls.requests().iter().any(|r| r.sni.as_deref() == Some(host));
+    let saw_sni = gateways
+        .google_tls
+        .requests()
+        .iter()
+        .any(|r| r.sni.as_deref() == Some(host));
     step.check(saw_sni, format!("the {host} stand-in saw SNI {host}"));
     step
 }
 
-fn passthrough_denied_step(gateways: &LocalGateways, egress_tls: SocketAddr, sni: Option<&str>) -> Step {
+fn passthrough_denied_step(
+    gateways: &LocalGateways,
+    egress_tls: SocketAddr,
+    sni: Option<&str>,
+) -> Step {
     let shown = sni.unwrap_or("no SNI");
     let title = format!("app's sidecar → egress gateway, TLS with {shown}: closed");
     let tls = match tls_client(gateways, sni) {
@@ -193,22 +258,30 @@ fn access_log_step(gateways: &LocalGateways) -> Step {
     for record in &records {
         step.note(record.to_string());
     }
-    let decision = |record: &serde_json::Value| record["allowlist"]["decision"].as_str().map(str::to_string);
+    let decision =
+        |record: &serde_json::Value| record["allowlist"]["decision"].as_str().map(str::to_string);
     step.check(
-        records.iter().any(|r| r["subset"] == "google" && decision(r).as_deref() == Some("allowed")),
+        records
+            .iter()
+            .any(|r| r["subset"] == "google" && decision(r).as_deref() == Some("allowed")),
         "an allowed request, tagged google",
     );
     step.check(
-        records.iter().any(|r| r["authority"] == "evil.example.com" && decision(r).as_deref() == Some("denied")),
+        records.iter().any(|r| {
+            r["authority"] == "evil.example.com" && decision(r).as_deref() == Some("denied")
+        }),
         "the denied request, with its decision",
     );
     step.check(
-        records.iter().any(|r| r["requested_server_name"] == "www.google.com" && r["method"].is_null()),
+        records
+            .iter()
+            .any(|r| r["requested_server_name"] == "www.google.com" && r["method"].is_null()),
         "a TLS passthrough connection record",
     );
     step.check(
         records.iter().any(|r| {
-            r["requested_server_name"] == "evil.example.com" && decision(r).as_deref() == Some("denied")
+            r["requested_server_name"] == "evil.example.com"
+                && decision(r).as_deref() == Some("denied")
         }),
         "the closed TLS connection's record, with its decision",
     );
@@ -218,7 +291,8 @@ fn access_log_step(gateways: &LocalGateways) -> Step {
 /// The egress access log's HTTP sink delivered NDJSON batches to the collector: one record for
 /// each of the walk-through's three HTTP requests through the egress gateway.
 fn collector_step(gateways: &LocalGateways) -> Step {
-    let mut step = Step::new("the egress gateway's access log shipped batches to the log collector");
+    let mut step =
+        Step::new("the egress gateway's access log shipped batches to the log collector");
     let collected = || -> Vec<serde_json::Value> {
         gateways
             .collector
@@ -227,12 +301,21 @@ fn collector_step(gateways: &LocalGateways) -> Step {
             .flat_map(|batch| json_lines(&String::from_utf8_lossy(&batch.body)))
             .collect()
     };
-    let records = wait_for(Duration::from_secs(5), || Some(collected()).filter(|r| r.len() >= 3))
-        .unwrap_or_else(collected);
+    let records = wait_for(Duration::from_secs(5), || {
+        Some(collected()).filter(|r| r.len() >= 3)
+    })
+    .unwrap_or_else(collected);
     let batches = gateways.collector.requests();
-    step.note(format!("{} POST(s) to the collector, {} record(s)", batches.len(), records.len()));
+    step.note(format!(
+        "{} POST(s) to the collector, {} record(s)",
+        batches.len(),
+        records.len()
+    ));
     step.check(
-        !batches.is_empty() && batches.iter().all(|b| b.method == "POST" && b.path == "/logs"),
+        !batches.is_empty()
+            && batches
+                .iter()
+                .all(|b| b.method == "POST" && b.path == "/logs"),
         "NDJSON POSTs to /logs",
     );
     for host in ["www.google.com", "google.com", "evil.example.com"] {
@@ -245,7 +328,9 @@ fn collector_step(gateways: &LocalGateways) -> Step {
 }
 
 fn json_lines(text: &str) -> Vec<serde_json::Value> {
-    text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+    text.lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
 }
 
 fn new_requests(upstream: &Upstream, before: usize) -> Vec<crate::upstream::RecordedRequest> {

@@ -91,7 +91,15 @@ const HTTP_TYPE_URL: &str = "type.googleapis.com/envoy.extensions.filters.http.w
 /// An `http_filters` entry for a module file that is not one of the filters (the benchmark's
 /// probe), named `name`, which is also its root id.
 pub fn http_yaml_for_file(name: &str, module_path: &Path, configuration: &str) -> String {
-    render(HTTP_FILTER, HTTP_TYPE_URL, name, name, module_path, None, configuration)
+    render(
+        HTTP_FILTER,
+        HTTP_TYPE_URL,
+        name,
+        name,
+        module_path,
+        None,
+        configuration,
+    )
 }
 
 fn render(

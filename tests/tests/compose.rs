@@ -41,7 +41,12 @@ fn gateway_services() -> Vec<GatewayService> {
             service["image"], "envoyproxy/envoy:v1.40.0",
             "{name}: the gateways run Envoy 1.40"
         );
-        let volumes: Vec<&str> = service["volumes"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
+        let volumes: Vec<&str> = service["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
         assert!(
             volumes.contains(&format!("./gateways:{CONTAINER_GATEWAYS}:ro").as_str()),
             "{name}: mounts gateways/ ({volumes:?})"
@@ -49,7 +54,9 @@ fn gateway_services() -> Vec<GatewayService> {
         let template = entrypoint
             .last()
             .and_then(|path| path.strip_prefix(&format!("{CONTAINER_GATEWAYS}/")))
-            .unwrap_or_else(|| panic!("{name}: the entrypoint's template is not under {CONTAINER_GATEWAYS}"))
+            .unwrap_or_else(|| {
+                panic!("{name}: the entrypoint's template is not under {CONTAINER_GATEWAYS}")
+            })
             .to_string();
         let environment = service["environment"]
             .as_object()
@@ -63,7 +70,11 @@ fn gateway_services() -> Vec<GatewayService> {
                 (key.clone(), value)
             })
             .collect();
-        gateways.push(GatewayService { name: name.clone(), template, environment });
+        gateways.push(GatewayService {
+            name: name.clone(),
+            template,
+            environment,
+        });
     }
     gateways
 }
@@ -78,7 +89,11 @@ fn render_with_script(template: &str, environment: &BTreeMap<String, String>) ->
         .envs(environment)
         .output()
         .unwrap();
-    assert!(output.status.success(), "run-envoy.sh failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "run-envoy.sh failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -95,10 +110,20 @@ fn compose_gateways_run_the_shared_configurations() {
     let gateways = gateway_services();
     let names: Vec<&str> = gateways.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(names, ["egress-gateway", "ingress-gateway"]);
-    let wasm_dir = e2e::modules::Module::HostAllowlist.path().parent().unwrap().display().to_string();
+    let wasm_dir = e2e::modules::Module::HostAllowlist
+        .path()
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
     for gateway in gateways {
         let script = render_with_script(&gateway.template, &gateway.environment);
-        assert_eq!(script, render_with_harness(&gateway.template, &gateway.environment), "{}", gateway.name);
+        assert_eq!(
+            script,
+            render_with_harness(&gateway.template, &gateway.environment),
+            "{}",
+            gateway.name
+        );
 
         // The same rendering, with the modules where this machine built them, is a configuration
         // Envoy accepts: every Wasm plugin loads and accepts its configuration.
@@ -106,7 +131,11 @@ fn compose_gateways_run_the_shared_configurations() {
         local.insert("WASM_DIR".to_string(), wasm_dir.clone());
         let log = envoy::validate(&render_with_harness(&gateway.template, &local))
             .unwrap_or_else(|error| panic!("{}: {error}", gateway.name));
-        assert!(log.contains("configuration accepted"), "{}: {log}", gateway.name);
+        assert!(
+            log.contains("configuration accepted"),
+            "{}: {log}",
+            gateway.name
+        );
     }
 }
 

@@ -10,6 +10,11 @@ fn every_walkthrough_step_behaves() {
     let steps = walkthrough(&gateways);
     assert!(steps.len() >= 3, "{steps:#?}");
     for step in &steps {
-        assert!(step.ok, "step {:?} misbehaved:\n{}", step.title, step.details.join("\n"));
+        assert!(
+            step.ok,
+            "step {:?} misbehaved:\n{}",
+            step.title,
+            step.details.join("\n")
+        );
     }
 }

@@ -25,7 +25,10 @@ const WAIT: Duration = Duration::from_secs(30);
 
 fn suite(access_log: &str) -> Vec<WasmFilter> {
     vec![
-        WasmFilter::http(Module::HostAllowlist, format!(r#"{{"hosts": ["{ALLOWED}"]}}"#)),
+        WasmFilter::http(
+            Module::HostAllowlist,
+            format!(r#"{{"hosts": ["{ALLOWED}"]}}"#),
+        ),
         WasmFilter::http(
             Module::SubsetTagger,
             format!(r#"{{"rules": [{{"match": {{"hosts": ["{ALLOWED}"]}}, "subset": "app"}}]}}"#),
@@ -36,30 +39,56 @@ fn suite(access_log: &str) -> Vec<WasmFilter> {
 
 const LOG_TO_ENVOY: &str = r#"{"gateway": "egress", "sinks": {"envoy_log": true}}"#;
 
-fn start(name: &str, filters: &[WasmFilter], upstream_port: u16, collector_port: u16, route_timeout: &str) -> Envoy {
+fn start(
+    name: &str,
+    filters: &[WasmFilter],
+    upstream_port: u16,
+    collector_port: u16,
+    route_timeout: &str,
+) -> Envoy {
     let vars = Vars::new()
         .set("HTTP_FILTERS", http_filters_yaml(filters))
         .set("ROUTE_TIMEOUT", route_timeout)
         .set("UPSTREAM_PORT", upstream_port)
         .set("COLLECTOR_PORT", collector_port);
-    let bootstrap = template::render_file(&paths::test_configs_dir().join("reliability-gateway.yaml"), &vars).unwrap();
+    let bootstrap = template::render_file(
+        &paths::test_configs_dir().join("reliability-gateway.yaml"),
+        &vars,
+    )
+    .unwrap();
     Envoy::start(EnvoyOptions::new(name, bootstrap)).unwrap()
 }
 
 /// A port on 127.0.0.1 that nothing listens on (bound by the kernel, then closed).
 fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn send(envoy: &Envoy, n: usize, host: &str, path: &str) -> Result<HttpResponse, String> {
-    let protocol = if n.is_multiple_of(2) { Protocol::Http1 } else { Protocol::Http2 };
-    client::send(envoy.listener_addr("gateway")?, protocol, None, &HttpRequest::get(host, path))
+    let protocol = if n.is_multiple_of(2) {
+        Protocol::Http1
+    } else {
+        Protocol::Http2
+    };
+    client::send(
+        envoy.listener_addr("gateway")?,
+        protocol,
+        None,
+        &HttpRequest::get(host, path),
+    )
 }
 
 /// A denied request's answer: the configured denial, from the allowlist.
 fn assert_denied(response: &HttpResponse) {
     assert_eq!(response.status, 403, "{}", response.body_text());
-    assert_eq!(response.header("x-gateway-wasm-denied-reason"), Some("host_not_listed"));
+    assert_eq!(
+        response.header("x-gateway-wasm-denied-reason"),
+        Some("host_not_listed")
+    );
 }
 
 fn counter(envoy: &Envoy, name: &str) -> u64 {
@@ -73,17 +102,32 @@ fn wait_for_records(envoy: &Envoy, records: u64) {
 
 #[test]
 fn the_allowlist_holds_when_the_upstream_is_down() {
-    let envoy = start("upstream-down", &suite(LOG_TO_ENVOY), closed_port(), closed_port(), "5s");
+    let envoy = start(
+        "upstream-down",
+        &suite(LOG_TO_ENVOY),
+        closed_port(),
+        closed_port(),
+        "5s",
+    );
     for n in 0..10 {
         let allowed = send(&envoy, n, ALLOWED, "/down").unwrap();
-        assert_eq!(allowed.status, 503, "allowed, upstream down: {}", allowed.body_text());
+        assert_eq!(
+            allowed.status,
+            503,
+            "allowed, upstream down: {}",
+            allowed.body_text()
+        );
         assert_eq!(allowed.header("x-gateway-wasm-denied-reason"), None);
         assert_denied(&send(&envoy, n, DENIED, "/down").unwrap());
     }
     wait_for_records(&envoy, 20);
     assert_eq!(counter(&envoy, "wasmcustom.host_allowlist.allowed"), 10);
     assert_eq!(counter(&envoy, "wasmcustom.host_allowlist.denied"), 10);
-    assert_eq!(counter(&envoy, "cluster.upstream.upstream_cx_connect_fail"), 10, "only allowed requests try the upstream");
+    assert_eq!(
+        counter(&envoy, "cluster.upstream.upstream_cx_connect_fail"),
+        10,
+        "only allowed requests try the upstream"
+    );
 }
 
 /// An upstream that answers headers and half the promised body, then resets the connection (RST).
@@ -112,7 +156,11 @@ impl ResettingUpstream {
                 }
             }
         });
-        Self { addr, accepted, stop }
+        Self {
+            addr,
+            accepted,
+            stop,
+        }
     }
 }
 
@@ -137,7 +185,10 @@ fn reset_mid_response(mut stream: TcpStream) {
     let _ = stream.flush();
     std::thread::sleep(Duration::from_millis(50));
     // SO_LINGER 0: close() sends a RST instead of a FIN.
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     unsafe {
         libc::setsockopt(
             stream.as_raw_fd(),
@@ -152,7 +203,13 @@ fn reset_mid_response(mut stream: TcpStream) {
 #[test]
 fn the_allowlist_holds_when_the_upstream_resets_mid_response() {
     let upstream = ResettingUpstream::start();
-    let envoy = start("upstream-reset", &suite(LOG_TO_ENVOY), upstream.addr.port(), closed_port(), "5s");
+    let envoy = start(
+        "upstream-reset",
+        &suite(LOG_TO_ENVOY),
+        upstream.addr.port(),
+        closed_port(),
+        "5s",
+    );
     for n in 0..10 {
         // The client gets the headers and part of the body, then the connection or stream ends:
         // never the whole 1000 bytes.
@@ -163,11 +220,18 @@ fn the_allowlist_holds_when_the_upstream_resets_mid_response() {
         assert_denied(&send(&envoy, n, DENIED, "/reset").unwrap());
     }
     wait_for_records(&envoy, 20);
-    assert_eq!(upstream.accepted.load(Ordering::SeqCst), 10, "denied requests must never reach the upstream");
+    assert_eq!(
+        upstream.accepted.load(Ordering::SeqCst),
+        10,
+        "denied requests must never reach the upstream"
+    );
     assert_eq!(counter(&envoy, "wasmcustom.host_allowlist.denied"), 10);
     // Envoy answered denials itself and logged every request, the reset ones included.
     let log = envoy.log();
-    let records = log.lines().filter(|line| line.contains("gateway-wasm access-log: ")).count();
+    let records = log
+        .lines()
+        .filter(|line| line.contains("gateway-wasm access-log: "))
+        .count();
     assert_eq!(records, 20, "one record per request");
 }
 
@@ -179,7 +243,13 @@ fn the_allowlist_holds_with_a_slow_upstream() {
         Reply::new(200, "late\n")
     });
     let upstream = Upstream::start_with("slow", slow, None).unwrap();
-    let envoy = Arc::new(start("upstream-slow", &suite(LOG_TO_ENVOY), upstream.port(), closed_port(), "0.5s"));
+    let envoy = Arc::new(start(
+        "upstream-slow",
+        &suite(LOG_TO_ENVOY),
+        upstream.port(),
+        closed_port(),
+        "0.5s",
+    ));
     // Allowed requests wait on the slow upstream while denied ones are answered.
     let waiting: Vec<_> = (0..4)
         .map(|n| {
@@ -192,10 +262,18 @@ fn the_allowlist_holds_with_a_slow_upstream() {
     }
     for thread in waiting {
         let response = thread.join().unwrap().unwrap();
-        assert_eq!(response.status, 504, "allowed, upstream slower than the route timeout: {}", response.body_text());
+        assert_eq!(
+            response.status,
+            504,
+            "allowed, upstream slower than the route timeout: {}",
+            response.body_text()
+        );
     }
     wait_for_records(&envoy, 14);
-    assert!(upstream.requests().iter().all(|r| r.authority() == Some(ALLOWED)));
+    assert!(upstream
+        .requests()
+        .iter()
+        .all(|r| r.authority() == Some(ALLOWED)));
     assert_eq!(upstream.requests().len(), 4);
 }
 
@@ -218,14 +296,25 @@ fn collector_faults_leave_requests_alone_and_every_record_is_sent_dropped_or_fai
     const REQUESTS: usize = 30;
     for (case, responder, healthy) in cases {
         let app = Upstream::start("app").unwrap();
-        let collector = responder.map(|responder| Upstream::start_with("collector", responder, None).unwrap());
+        let collector =
+            responder.map(|responder| Upstream::start_with("collector", responder, None).unwrap());
         let collector_port = collector.as_ref().map_or_else(closed_port, Upstream::port);
-        let envoy = start(&format!("collector-{case}"), &suite(access_log), app.port(), collector_port, "5s");
+        let envoy = start(
+            &format!("collector-{case}"),
+            &suite(access_log),
+            app.port(),
+            collector_port,
+            "5s",
+        );
         for n in 0..REQUESTS {
             if n % 3 == 0 {
                 assert_denied(&send(&envoy, n, DENIED, "/c").unwrap());
             } else {
-                assert_eq!(send(&envoy, n, ALLOWED, "/c").unwrap().status, 200, "{case}");
+                assert_eq!(
+                    send(&envoy, n, ALLOWED, "/c").unwrap().status,
+                    200,
+                    "{case}"
+                );
             }
         }
         wait_for_records(&envoy, REQUESTS as u64);
@@ -240,10 +329,15 @@ fn collector_faults_leave_requests_alone_and_every_record_is_sent_dropped_or_fai
             if counts.0 + counts.1 + counts.2 == REQUESTS as u64 {
                 break counts;
             }
-            assert!(Instant::now() < deadline, "{case}: records {REQUESTS}, sent + dropped + failed {counts:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{case}: records {REQUESTS}, sent + dropped + failed {counts:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
-        println!("collector {case}: {REQUESTS} records: {sent} sent, {dropped} dropped, {failed} failed");
+        println!(
+            "collector {case}: {REQUESTS} records: {sent} sent, {dropped} dropped, {failed} failed"
+        );
         if healthy {
             // A healthy collector fails nothing; what the small buffer could not hold is dropped.
             assert_eq!(failed, 0, "{case}");
@@ -251,9 +345,22 @@ fn collector_faults_leave_requests_alone_and_every_record_is_sent_dropped_or_fai
         } else {
             assert_eq!(sent, 0, "{case}: the collector took nothing");
         }
-        assert_eq!(counter(&envoy, "wasmcustom.access_log.records"), REQUESTS as u64, "{case}");
-        assert!(app.requests().iter().all(|r| r.authority() == Some(ALLOWED)), "{case}");
-        assert_eq!(app.requests().len(), REQUESTS - REQUESTS.div_ceil(3), "{case}");
+        assert_eq!(
+            counter(&envoy, "wasmcustom.access_log.records"),
+            REQUESTS as u64,
+            "{case}"
+        );
+        assert!(
+            app.requests()
+                .iter()
+                .all(|r| r.authority() == Some(ALLOWED)),
+            "{case}"
+        );
+        assert_eq!(
+            app.requests().len(),
+            REQUESTS - REQUESTS.div_ceil(3),
+            "{case}"
+        );
     }
 }
 
@@ -270,7 +377,10 @@ fn large_allowlist(size: usize) -> String {
 }
 
 fn allowlist_of(size: usize) -> Vec<WasmFilter> {
-    vec![WasmFilter::http(Module::HostAllowlist, large_allowlist(size))]
+    vec![WasmFilter::http(
+        Module::HostAllowlist,
+        large_allowlist(size),
+    )]
 }
 
 fn status(envoy: &Envoy, host: &str) -> u16 {
@@ -285,30 +395,73 @@ fn allowlists_of_10k_and_100k_entries_load_at_start_up_and_on_reload() {
     let mut startup = Vec::new();
     for size in [10, 10_000, 100_000] {
         let started = Instant::now();
-        let (envoy, _listeners) = lds::start(&format!("allowlist-{size}"), &allowlist_of(size), upstream.port()).unwrap();
+        let (envoy, _listeners) = lds::start(
+            &format!("allowlist-{size}"),
+            &allowlist_of(size),
+            upstream.port(),
+        )
+        .unwrap();
         startup.push((size, started.elapsed()));
         let last = size - 1;
-        assert_eq!(status(&envoy, &format!("svc-{last}.example.com")), 200, "{size}: last entry");
-        assert_eq!(status(&envoy, &format!("a.b.zone-{}.example.net", size - 10)), 200, "{size}: wildcard");
-        assert_eq!(status(&envoy, &format!("zone-{}.example.net", size - 10)), 403, "{size}: wildcard parent");
-        assert_eq!(status(&envoy, &format!("svc-{size}.example.com")), 403, "{size}: one past the end");
-        assert_eq!(status(&envoy, "svc-7.example.com"), 403, "{size}: port-only entry on port 80");
+        assert_eq!(
+            status(&envoy, &format!("svc-{last}.example.com")),
+            200,
+            "{size}: last entry"
+        );
+        assert_eq!(
+            status(&envoy, &format!("a.b.zone-{}.example.net", size - 10)),
+            200,
+            "{size}: wildcard"
+        );
+        assert_eq!(
+            status(&envoy, &format!("zone-{}.example.net", size - 10)),
+            403,
+            "{size}: wildcard parent"
+        );
+        assert_eq!(
+            status(&envoy, &format!("svc-{size}.example.com")),
+            403,
+            "{size}: one past the end"
+        );
+        assert_eq!(
+            status(&envoy, "svc-7.example.com"),
+            403,
+            "{size}: port-only entry on port 80"
+        );
     }
 
     // Reload: 10k → 100k → 10k through LDS, timed from the rename to Envoy's acceptance.
-    let (envoy, mut listeners) = lds::start("allowlist-reload", &allowlist_of(10_000), upstream.port()).unwrap();
+    let (envoy, mut listeners) =
+        lds::start("allowlist-reload", &allowlist_of(10_000), upstream.port()).unwrap();
     let mut reloads = Vec::new();
     for (n, size) in [100_000, 10_000].into_iter().enumerate() {
         let renamed = Instant::now();
         listeners.write(&allowlist_of(size)).unwrap();
-        lds::wait_for_stat(&envoy, "listener_manager.lds.update_success", 2 + n as u64, WAIT).unwrap();
+        lds::wait_for_stat(
+            &envoy,
+            "listener_manager.lds.update_success",
+            2 + n as u64,
+            WAIT,
+        )
+        .unwrap();
         reloads.push((size, renamed.elapsed()));
         let deadline = Instant::now() + WAIT;
-        let (inside, outside) = if size == 100_000 { (200, 200) } else { (200, 403) };
+        let (inside, outside) = if size == 100_000 {
+            (200, 200)
+        } else {
+            (200, 403)
+        };
         // While Envoy swaps the listener, a connection the old one accepted may be reset: that is
         // "not yet", as is the old answer.
-        while send(&envoy, 0, "svc-99999.example.com", "/").ok().map(|r| r.status) != Some(outside) {
-            assert!(Instant::now() < deadline, "the {size}-entry allowlist did not take effect");
+        while send(&envoy, 0, "svc-99999.example.com", "/")
+            .ok()
+            .map(|r| r.status)
+            != Some(outside)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the {size}-entry allowlist did not take effect"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(status(&envoy, "svc-9999.example.com"), inside);
@@ -321,5 +474,7 @@ fn allowlists_of_10k_and_100k_entries_load_at_start_up_and_on_reload() {
     for (size, took) in &reloads {
         println!("reload to {size} entries: accepted {took:?} after the rename");
     }
-    assert!(upstream.requests().iter().all(|r| r.authority().is_some_and(|a| a.starts_with("svc-") || a.contains(".zone-"))));
+    assert!(upstream.requests().iter().all(|r| r
+        .authority()
+        .is_some_and(|a| a.starts_with("svc-") || a.contains(".zone-"))));
 }

@@ -34,8 +34,15 @@ fn all_three_filters_pass_a_request_over_http1_and_http2() {
     ))
     .unwrap();
     let log = envoy.log();
-    for module in [Module::HostAllowlist, Module::SubsetTagger, Module::AccessLog] {
-        let accepted = format!("wasm log {0} {0}.{0}: {0}: configuration accepted", module.package());
+    for module in [
+        Module::HostAllowlist,
+        Module::SubsetTagger,
+        Module::AccessLog,
+    ] {
+        let accepted = format!(
+            "wasm log {0} {0}.{0}: {0}: configuration accepted",
+            module.package()
+        );
         assert!(log.contains(&accepted), "{accepted:?} not in Envoy's log");
     }
     let gateway = envoy.listener_addr("gateway").unwrap();
@@ -44,7 +51,12 @@ fn all_three_filters_pass_a_request_over_http1_and_http2() {
         let request = HttpRequest::get("app.example.com", &format!("/hello?via={version}"))
             .header("x-test", "foundation");
         let response = client::send(gateway, protocol, None, &request).unwrap();
-        assert_eq!(response.status, 200, "{protocol:?}: {}", response.body_text());
+        assert_eq!(
+            response.status,
+            200,
+            "{protocol:?}: {}",
+            response.body_text()
+        );
         assert_eq!(response.header("x-upstream"), Some("app"));
         assert_eq!(response.body_text(), "upstream app\n");
     }
@@ -86,7 +98,11 @@ fn a_rejected_configuration_makes_envoy_refuse_to_start() {
         ))
         .unwrap();
         assert!(!failure.status.success());
-        assert!(failure.log.contains(expected), "{expected:?} not in:\n{}", failure.log);
+        assert!(
+            failure.log.contains(expected),
+            "{expected:?} not in:\n{}",
+            failure.log
+        );
     }
     assert!(upstream.requests().is_empty());
 }

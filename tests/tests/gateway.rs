@@ -36,19 +36,36 @@ fn start(name: &str, configuration: &str) -> Gateway {
     let filter = WasmFilter::http(Module::Gateway, configuration);
     let vars = Vars::new()
         .set("HTTP_FILTERS", filter.http_yaml())
-        .set("ACCESS_LOG_PATH", Value::String(access_log.display().to_string()))
+        .set(
+            "ACCESS_LOG_PATH",
+            Value::String(access_log.display().to_string()),
+        )
         .set("STABLE_PORT", stable.port())
         .set("CANARY_PORT", canary.port());
-    let bootstrap =
-        template::render_file(&paths::test_configs_dir().join("tagged-routes-gateway.yaml"), &vars).unwrap();
+    let bootstrap = template::render_file(
+        &paths::test_configs_dir().join("tagged-routes-gateway.yaml"),
+        &vars,
+    )
+    .unwrap();
     let envoy = Envoy::start_in(EnvoyOptions::new(name, bootstrap), work_dir).unwrap();
-    Gateway { envoy, access_log, stable, canary }
+    Gateway {
+        envoy,
+        access_log,
+        stable,
+        canary,
+    }
 }
 
 impl Gateway {
     fn get(&self, protocol: Protocol, host: &str, path: &str) -> HttpResponse {
         let addr = self.envoy.listener_addr("gateway").unwrap();
-        client::send(addr, protocol, None, &HttpRequest::get(host, path).header("x-request-id", path)).unwrap()
+        client::send(
+            addr,
+            protocol,
+            None,
+            &HttpRequest::get(host, path).header("x-request-id", path),
+        )
+        .unwrap()
     }
 
     /// Waits (bounded) for `count` records; every line must be one JSON object.
@@ -82,7 +99,10 @@ fn allows_listed_hosts_and_denies_the_rest() {
         assert_eq!(wildcard.status, 200, "{protocol:?}");
         let denied = gateway.get(protocol, "evil.example.com", "/c");
         assert_eq!(denied.status, 403, "{protocol:?}");
-        assert_eq!(denied.header("x-gateway-wasm-denied-reason"), Some("host_not_listed"));
+        assert_eq!(
+            denied.header("x-gateway-wasm-denied-reason"),
+            Some("host_not_listed")
+        );
         assert_eq!(denied.body_text(), "host not allowed");
     }
     let reached: Vec<String> = gateway
@@ -92,9 +112,24 @@ fn allows_listed_hosts_and_denies_the_rest() {
         .chain(gateway.canary.requests().iter())
         .map(|request| request.path.clone())
         .collect();
-    assert!(!reached.iter().any(|path| path == "/c"), "a denied request reached an upstream: {reached:?}");
-    assert_eq!(gateway.envoy.stat("wasmcustom.host_allowlist.allowed").unwrap(), Some(4));
-    assert_eq!(gateway.envoy.stat("wasmcustom.host_allowlist.denied").unwrap(), Some(2));
+    assert!(
+        !reached.iter().any(|path| path == "/c"),
+        "a denied request reached an upstream: {reached:?}"
+    );
+    assert_eq!(
+        gateway
+            .envoy
+            .stat("wasmcustom.host_allowlist.allowed")
+            .unwrap(),
+        Some(4)
+    );
+    assert_eq!(
+        gateway
+            .envoy
+            .stat("wasmcustom.host_allowlist.denied")
+            .unwrap(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -118,19 +153,48 @@ fn the_tag_routes_and_replaces_a_client_sent_one() {
     let canary = gateway.canary.requests();
     assert_eq!(canary.len(), 1, "{canary:#?}");
     assert_eq!(canary[0].header("x-route-subset"), Some("canary"));
-    assert!(gateway.stable.requests().iter().all(|r| r.header("x-route-subset") == Some("stable")));
-    assert_eq!(gateway.envoy.stat("wasmcustom.subset_tagger.tagged.canary").unwrap(), Some(1));
-    assert_eq!(gateway.envoy.stat("wasmcustom.subset_tagger.client_header_replaced").unwrap(), Some(1));
+    assert!(gateway
+        .stable
+        .requests()
+        .iter()
+        .all(|r| r.header("x-route-subset") == Some("stable")));
+    assert_eq!(
+        gateway
+            .envoy
+            .stat("wasmcustom.subset_tagger.tagged.canary")
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        gateway
+            .envoy
+            .stat("wasmcustom.subset_tagger.client_header_replaced")
+            .unwrap(),
+        Some(1)
+    );
 }
 
 #[test]
 fn one_json_record_per_request_with_decision_and_subset() {
     let gateway = start("gateway-record", CONFIG);
-    assert_eq!(gateway.get(Protocol::Http1, "shop.example.com", "/beta/r?q=1").status, 200);
-    assert_eq!(gateway.get(Protocol::Http1, "evil.example.com", "/denied").status, 403);
+    assert_eq!(
+        gateway
+            .get(Protocol::Http1, "shop.example.com", "/beta/r?q=1")
+            .status,
+        200
+    );
+    assert_eq!(
+        gateway
+            .get(Protocol::Http1, "evil.example.com", "/denied")
+            .status,
+        403
+    );
     let records = gateway.records(2);
     assert_eq!(records.len(), 2, "{records:#?}");
-    let allowed = records.iter().find(|r| r["path"] == "/beta/r?q=1").expect("the allowed request's record");
+    let allowed = records
+        .iter()
+        .find(|r| r["path"] == "/beta/r?q=1")
+        .expect("the allowed request's record");
     assert_eq!(allowed["gateway"], "egress");
     assert_eq!(allowed["method"], "GET");
     assert_eq!(allowed["authority"], "shop.example.com");
@@ -142,12 +206,21 @@ fn one_json_record_per_request_with_decision_and_subset() {
         allowed["allowlist"],
         serde_json::json!({"decision": "allowed", "reason": "host_listed", "rule": "shop.example.com"})
     );
-    let denied = records.iter().find(|r| r["path"] == "/denied").expect("the denied request's record");
+    let denied = records
+        .iter()
+        .find(|r| r["path"] == "/denied")
+        .expect("the denied request's record");
     assert_eq!(denied["response_code"], 403);
     assert_eq!(denied["allowlist"]["decision"], "denied");
     assert_eq!(denied["allowlist"]["reason"], "host_not_listed");
-    assert!(denied.get("subset").is_none(), "a denied request is not tagged: {denied}");
-    assert_eq!(gateway.envoy.stat("wasmcustom.access_log.records").unwrap(), Some(2));
+    assert!(
+        denied.get("subset").is_none(),
+        "a denied request is not tagged: {denied}"
+    );
+    assert_eq!(
+        gateway.envoy.stat("wasmcustom.access_log.records").unwrap(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -174,11 +247,22 @@ fn configuration_errors_refuse_the_plugin_naming_section_and_field() {
     ];
     for (configuration, expected) in cases {
         let vars = Vars::new()
-            .set("HTTP_FILTERS", WasmFilter::http(Module::Gateway, configuration).http_yaml())
+            .set(
+                "HTTP_FILTERS",
+                WasmFilter::http(Module::Gateway, configuration).http_yaml(),
+            )
             .set("UPSTREAM_PORT", upstream.port());
-        let bootstrap = template::render_file(&paths::test_configs_dir().join("http-gateway.yaml"), &vars).unwrap();
-        let failure = Envoy::start_expecting_failure(EnvoyOptions::new("gateway-bad-config", bootstrap)).unwrap();
+        let bootstrap =
+            template::render_file(&paths::test_configs_dir().join("http-gateway.yaml"), &vars)
+                .unwrap();
+        let failure =
+            Envoy::start_expecting_failure(EnvoyOptions::new("gateway-bad-config", bootstrap))
+                .unwrap();
         assert!(!failure.status.success());
-        assert!(failure.log.contains(expected), "{expected:?} not in:\n{}", failure.log);
+        assert!(
+            failure.log.contains(expected),
+            "{expected:?} not in:\n{}",
+            failure.log
+        );
     }
 }

@@ -27,7 +27,10 @@ fn suite(hosts: &str) -> Vec<WasmFilter> {
             Module::SubsetTagger,
             r#"{"rules": [{"match": {"hosts": ["app.example.com"]}, "subset": "app"}]}"#,
         ),
-        WasmFilter::http(Module::AccessLog, r#"{"gateway": "egress", "sinks": {"filter_state": true}}"#),
+        WasmFilter::http(
+            Module::AccessLog,
+            r#"{"gateway": "egress", "sinks": {"filter_state": true}}"#,
+        ),
     ]
 }
 
@@ -43,7 +46,11 @@ fn wait_for_status(envoy: &Envoy, host: &str, expected: u16) {
         if status(envoy, Protocol::Http1, host) == Ok(expected) {
             return;
         }
-        assert!(Instant::now() < deadline, "{host} never got {expected}:\n{}", e2e::envoy::tail(&envoy.log(), 30));
+        assert!(
+            Instant::now() < deadline,
+            "{host} never got {expected}:\n{}",
+            e2e::envoy::tail(&envoy.log(), 30)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -63,25 +70,41 @@ impl ClientLoop {
         let sent = Arc::new(Mutex::new(0));
         let failures = Arc::new(Mutex::new(Vec::new()));
         let thread = {
-            let (stop, sent, failures) = (Arc::clone(&stop), Arc::clone(&sent), Arc::clone(&failures));
+            let (stop, sent, failures) =
+                (Arc::clone(&stop), Arc::clone(&sent), Arc::clone(&failures));
             std::thread::spawn(move || {
                 let cases = [("app.example.com", 200), ("evil.example.com", 403)];
                 let mut n = 0usize;
                 // Bounded: the test stops it long before this many.
                 while !stop.load(Ordering::Relaxed) && n < 200_000 {
                     let (host, expected) = cases[n % 2];
-                    let protocol = if (n / 2).is_multiple_of(2) { Protocol::Http1 } else { Protocol::Http2 };
+                    let protocol = if (n / 2).is_multiple_of(2) {
+                        Protocol::Http1
+                    } else {
+                        Protocol::Http2
+                    };
                     match client::send(addr, protocol, None, &HttpRequest::get(host, "/loop")) {
                         Ok(response) if response.status == expected => {}
-                        Ok(response) => failures.lock().unwrap().push(format!("{protocol:?} {host}: {}", response.status)),
-                        Err(error) => failures.lock().unwrap().push(format!("{protocol:?} {host}: {error}")),
+                        Ok(response) => failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{protocol:?} {host}: {}", response.status)),
+                        Err(error) => failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{protocol:?} {host}: {error}")),
                     }
                     n += 1;
                     *sent.lock().unwrap() = n;
                 }
             })
         };
-        Self { stop, sent, failures, thread: Some(thread) }
+        Self {
+            stop,
+            sent,
+            failures,
+            thread: Some(thread),
+        }
     }
 
     fn sent(&self) -> usize {
@@ -92,7 +115,11 @@ impl ClientLoop {
     fn wait_for(&self, count: usize) {
         let deadline = Instant::now() + TIMEOUT;
         while self.sent() < count {
-            assert!(Instant::now() < deadline, "the client loop sent only {}", self.sent());
+            assert!(
+                Instant::now() < deadline,
+                "the client loop sent only {}",
+                self.sent()
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -124,14 +151,25 @@ fn a_new_valid_allowlist_takes_effect_without_failing_a_request() {
     let addr = envoy.listener_addr("gateway").unwrap();
     assert_eq!(status(&envoy, Protocol::Http1, "old.example.com"), Ok(200));
     assert_eq!(status(&envoy, Protocol::Http1, "new.example.com"), Ok(403));
-    let updates = envoy.stat("listener_manager.lds.update_success").unwrap().unwrap_or(0);
+    let updates = envoy
+        .stat("listener_manager.lds.update_success")
+        .unwrap()
+        .unwrap_or(0);
 
     let clients = ClientLoop::start(addr);
     clients.wait_for(REQUESTS_BEFORE_SWAP);
     let before_swap = clients.sent();
     let swapped = Instant::now();
-    listeners.write(&suite(r#"["app.example.com", "new.example.com"]"#)).unwrap();
-    let accepted = lds::wait_for_stat(&envoy, "listener_manager.lds.update_success", updates + 1, TIMEOUT).unwrap();
+    listeners
+        .write(&suite(r#"["app.example.com", "new.example.com"]"#))
+        .unwrap();
+    let accepted = lds::wait_for_stat(
+        &envoy,
+        "listener_manager.lds.update_success",
+        updates + 1,
+        TIMEOUT,
+    )
+    .unwrap();
     wait_for_status(&envoy, "new.example.com", 200);
     let effective = swapped.elapsed();
     wait_for_status(&envoy, "old.example.com", 403);
@@ -143,45 +181,92 @@ fn a_new_valid_allowlist_takes_effect_without_failing_a_request() {
         sent - before_swap,
         failures.len()
     );
-    assert!(failures.is_empty(), "requests failed during the swap: {failures:#?}");
-    assert!(sent >= before_swap + REQUESTS_AFTER_SWAP, "the client loop stalled: {sent}");
+    assert!(
+        failures.is_empty(),
+        "requests failed during the swap: {failures:#?}"
+    );
+    assert!(
+        sent >= before_swap + REQUESTS_AFTER_SWAP,
+        "the client loop stalled: {sent}"
+    );
     // Same socket: the listener was updated in place, not re-bound elsewhere.
     assert_eq!(envoy.listener_addr("gateway").unwrap(), addr);
-    assert_eq!(envoy.stat("listener_manager.lds.update_rejected").unwrap().unwrap_or(0), 0);
+    assert_eq!(
+        envoy
+            .stat("listener_manager.lds.update_rejected")
+            .unwrap()
+            .unwrap_or(0),
+        0
+    );
     // Nothing but the allowed hosts reached the upstream.
     for request in upstream.requests() {
         let host = request.authority().unwrap_or_default().to_string();
-        assert!(["app.example.com", "old.example.com", "new.example.com"].contains(&host.as_str()), "{host} reached the upstream");
+        assert!(
+            ["app.example.com", "old.example.com", "new.example.com"].contains(&host.as_str()),
+            "{host} reached the upstream"
+        );
     }
 }
 
 #[test]
 fn an_invalid_allowlist_is_rejected_and_the_previous_one_keeps_serving_and_denying() {
     let upstream = Upstream::start("app").unwrap();
-    let (envoy, mut listeners) =
-        lds::start("reload-invalid", &suite(r#"["app.example.com"]"#), upstream.port()).unwrap();
+    let (envoy, mut listeners) = lds::start(
+        "reload-invalid",
+        &suite(r#"["app.example.com"]"#),
+        upstream.port(),
+    )
+    .unwrap();
     let addr = envoy.listener_addr("gateway").unwrap();
-    let rejected_before = envoy.stat("listener_manager.lds.update_rejected").unwrap().unwrap_or(0);
+    let rejected_before = envoy
+        .stat("listener_manager.lds.update_rejected")
+        .unwrap()
+        .unwrap_or(0);
 
     let clients = ClientLoop::start(addr);
     clients.wait_for(REQUESTS_BEFORE_SWAP);
     // Valid entries next to an invalid one: applying half of it would let leak.example.com out.
     listeners
-        .write(&suite(r#"["app.example.com", "leak.example.com", "*foo.example.com"]"#))
+        .write(&suite(
+            r#"["app.example.com", "leak.example.com", "*foo.example.com"]"#,
+        ))
         .unwrap();
-    let rejected = lds::wait_for_stat(&envoy, "listener_manager.lds.update_rejected", rejected_before + 1, TIMEOUT).unwrap();
+    let rejected = lds::wait_for_stat(
+        &envoy,
+        "listener_manager.lds.update_rejected",
+        rejected_before + 1,
+        TIMEOUT,
+    )
+    .unwrap();
     let (sent, failures) = clients.finish(REQUESTS_AFTER_SWAP);
-    println!("invalid swap: rejected by Envoy {rejected:?} after the rename; {sent} requests, {} failed", failures.len());
+    println!(
+        "invalid swap: rejected by Envoy {rejected:?} after the rename; {sent} requests, {} failed",
+        failures.len()
+    );
 
     let log = envoy.log();
     let reason = r#"host-allowlist: invalid configuration: hosts[2]: "*foo.example.com": a wildcard must be a whole leading "*." label"#;
-    assert!(log.contains(reason), "{reason:?} not in Envoy's log:\n{}", e2e::envoy::tail(&log, 30));
-    assert!(failures.is_empty(), "requests failed around the rejected update: {failures:#?}");
+    assert!(
+        log.contains(reason),
+        "{reason:?} not in Envoy's log:\n{}",
+        e2e::envoy::tail(&log, 30)
+    );
+    assert!(
+        failures.is_empty(),
+        "requests failed around the rejected update: {failures:#?}"
+    );
     for protocol in [Protocol::Http1, Protocol::Http2] {
         assert_eq!(status(&envoy, protocol, "app.example.com"), Ok(200));
-        assert_eq!(status(&envoy, protocol, "leak.example.com"), Ok(403), "half-applied configuration");
+        assert_eq!(
+            status(&envoy, protocol, "leak.example.com"),
+            Ok(403),
+            "half-applied configuration"
+        );
         assert_eq!(status(&envoy, protocol, "evil.example.com"), Ok(403));
     }
-    assert!(upstream.requests().iter().all(|r| r.authority() == Some("app.example.com")));
+    assert!(upstream
+        .requests()
+        .iter()
+        .all(|r| r.authority() == Some("app.example.com")));
     assert_eq!(envoy.listener_addr("gateway").unwrap(), addr);
 }

@@ -47,7 +47,10 @@ fn wasm_plugins() -> Vec<Plugin> {
             if value["kind"] == "WasmPlugin" {
                 plugins.push(Plugin {
                     file: path.file_name().unwrap().to_string_lossy().into_owned(),
-                    name: value["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+                    name: value["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                     spec: value["spec"].clone(),
                 });
             }
@@ -59,17 +62,27 @@ fn wasm_plugins() -> Vec<Plugin> {
 #[test]
 fn every_plugin_config_is_accepted_by_its_filter() {
     let plugins = wasm_plugins();
-    assert!(plugins.len() >= 6, "expected the ingress and egress plugins, found {}", plugins.len());
+    assert!(
+        plugins.len() >= 6,
+        "expected the ingress and egress plugins, found {}",
+        plugins.len()
+    );
     for plugin in &plugins {
         let config = serde_json::to_vec(&plugin.spec["pluginConfig"]).unwrap();
         let result = match plugin.filter().as_str() {
             "host-allowlist" => Allowlist::from_json(&config).map(drop),
             "subset-tagger" => TaggerConfig::from_json(&config).map(drop),
             "access-log" => AccessLogConfig::from_json(&config).map(drop),
-            other => panic!("{}: {}: unknown filter image {other:?}", plugin.file, plugin.name),
+            other => panic!(
+                "{}: {}: unknown filter image {other:?}",
+                plugin.file, plugin.name
+            ),
         };
         if let Err(errors) = result {
-            panic!("{}: {}: pluginConfig refused:\n{errors}", plugin.file, plugin.name);
+            panic!(
+                "{}: {}: pluginConfig refused:\n{errors}",
+                plugin.file, plugin.name
+            );
         }
     }
 }
@@ -80,7 +93,11 @@ fn plugins_keep_the_promised_settings() {
         let at = format!("{}: {}", plugin.file, plugin.name);
         let network = plugin.field("type") == "NETWORK";
         // A dual-mode module runs as a network filter exactly when its root id is `network`.
-        assert_eq!(plugin.field("pluginName") == "network", network, "{at}: pluginName vs type");
+        assert_eq!(
+            plugin.field("pluginName") == "network",
+            network,
+            "{at}: pluginName vs type"
+        );
         let expected_fail_strategy = match plugin.filter().as_str() {
             "host-allowlist" => "FAIL_CLOSE",
             _ => "FAIL_RELOAD",
@@ -96,7 +113,10 @@ fn plugins_keep_the_promised_settings() {
             // denied connections at their start (same phase, higher priority runs first).
             ("access-log", true) => {
                 assert_eq!(phase, "AUTHN", "{at}");
-                assert!(plugin.spec["priority"].as_i64() > Some(1000), "{at}: priority");
+                assert!(
+                    plugin.spec["priority"].as_i64() > Some(1000),
+                    "{at}: priority"
+                );
             }
             (other, _) => panic!("{at}: unknown filter {other}"),
         }

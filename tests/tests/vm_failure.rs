@@ -25,7 +25,10 @@ const REQUESTS_AFTER_TRAP: usize = 40;
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(20);
 
 fn allowlist() -> WasmFilter {
-    WasmFilter::http(Module::HostAllowlist, format!(r#"{{"hosts": ["{ALLOWED}"]}}"#))
+    WasmFilter::http(
+        Module::HostAllowlist,
+        format!(r#"{{"hosts": ["{ALLOWED}"]}}"#),
+    )
 }
 
 fn tagger() -> WasmFilter {
@@ -36,7 +39,10 @@ fn tagger() -> WasmFilter {
 }
 
 fn access_log() -> WasmFilter {
-    WasmFilter::http(Module::AccessLog, r#"{"gateway": "egress", "sinks": {"envoy_log": true}}"#)
+    WasmFilter::http(
+        Module::AccessLog,
+        r#"{"gateway": "egress", "sinks": {"envoy_log": true}}"#,
+    )
 }
 
 fn start(name: &str, filters: &[WasmFilter], upstream: &Upstream) -> Envoy {
@@ -45,7 +51,11 @@ fn start(name: &str, filters: &[WasmFilter], upstream: &Upstream) -> Envoy {
         .set("ROUTE_TIMEOUT", "5s")
         .set("UPSTREAM_PORT", upstream.port())
         .set("COLLECTOR_PORT", upstream.port());
-    let bootstrap = template::render_file(&paths::test_configs_dir().join("reliability-gateway.yaml"), &vars).unwrap();
+    let bootstrap = template::render_file(
+        &paths::test_configs_dir().join("reliability-gateway.yaml"),
+        &vars,
+    )
+    .unwrap();
     Envoy::start(EnvoyOptions::new(name, bootstrap)).unwrap()
 }
 
@@ -63,7 +73,11 @@ fn protocol(n: usize) -> Protocol {
 
 /// Sends the trap to `filter`; the answer (Envoy answers the trapping request itself).
 fn trap(envoy: &Envoy, filter: &str, path: &str) -> Result<HttpResponse, String> {
-    send(envoy, Protocol::Http1, &HttpRequest::get(ALLOWED, path).header(TEST_TRAP_HEADER, filter))
+    send(
+        envoy,
+        Protocol::Http1,
+        &HttpRequest::get(ALLOWED, path).header(TEST_TRAP_HEADER, filter),
+    )
 }
 
 fn wasm_stats(envoy: &Envoy) -> String {
@@ -79,19 +93,57 @@ fn a_trapped_allowlist_fails_closed_and_lets_nothing_through() {
             filter = filter.with_failure_policy(policy);
         }
         let envoy = start("trap-closed", &[filter, tagger(), access_log()], &upstream);
-        assert_eq!(send(&envoy, Protocol::Http1, &HttpRequest::get(ALLOWED, "/before")).unwrap().status, 200);
-        assert_eq!(send(&envoy, Protocol::Http1, &HttpRequest::get(DENIED, "/before")).unwrap().status, 403);
+        assert_eq!(
+            send(
+                &envoy,
+                Protocol::Http1,
+                &HttpRequest::get(ALLOWED, "/before")
+            )
+            .unwrap()
+            .status,
+            200
+        );
+        assert_eq!(
+            send(
+                &envoy,
+                Protocol::Http1,
+                &HttpRequest::get(DENIED, "/before")
+            )
+            .unwrap()
+            .status,
+            403
+        );
         let reached_before = upstream.requests().len();
 
         let trapped = trap(&envoy, "host-allowlist", "/trap").unwrap();
-        assert_eq!(trapped.status, 503, "{policy:?}: the trapping request: {}", trapped.body_text());
-        envoy.wait_for_log("trap requested by x-gateway-wasm-test-trap", Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            trapped.status,
+            503,
+            "{policy:?}: the trapping request: {}",
+            trapped.body_text()
+        );
+        envoy
+            .wait_for_log(
+                "trap requested by x-gateway-wasm-test-trap",
+                Duration::from_secs(10),
+            )
+            .unwrap();
 
         let mut statuses = Vec::new();
         for n in 0..REQUESTS_AFTER_TRAP {
             let host = if n % 4 < 2 { ALLOWED } else { DENIED };
-            let response = send(&envoy, protocol(n), &HttpRequest::get(host, &format!("/after/{n}"))).unwrap();
-            assert_eq!(response.status, 503, "{policy:?}: request {n} to {host} while the allowlist is broken: {}", response.body_text());
+            let response = send(
+                &envoy,
+                protocol(n),
+                &HttpRequest::get(host, &format!("/after/{n}")),
+            )
+            .unwrap();
+            assert_eq!(
+                response.status,
+                503,
+                "{policy:?}: request {n} to {host} while the allowlist is broken: {}",
+                response.body_text()
+            );
             statuses.push(response.status);
         }
         assert_eq!(
@@ -114,8 +166,14 @@ fn a_trapped_allowlist_fails_closed_and_lets_nothing_through() {
 #[test]
 fn a_trapped_allowlist_with_fail_reload_comes_back_and_still_denies() {
     let upstream = Upstream::start("app").unwrap();
-    let filter = allowlist().with_test_trap().with_failure_policy("FAIL_RELOAD");
-    let envoy = start("trap-reload-allowlist", &[filter, tagger(), access_log()], &upstream);
+    let filter = allowlist()
+        .with_test_trap()
+        .with_failure_policy("FAIL_RELOAD");
+    let envoy = start(
+        "trap-reload-allowlist",
+        &[filter, tagger(), access_log()],
+        &upstream,
+    );
     let trapped = trap(&envoy, "host-allowlist", "/trap").unwrap();
     assert_eq!(trapped.status, 503, "{}", trapped.body_text());
 
@@ -124,23 +182,54 @@ fn a_trapped_allowlist_with_fail_reload_comes_back_and_still_denies() {
     let mut failed_before_recovery = 0;
     let mut n = 0;
     loop {
-        let denied = send(&envoy, protocol(n), &HttpRequest::get(DENIED, &format!("/denied/{n}"))).unwrap();
+        let denied = send(
+            &envoy,
+            protocol(n),
+            &HttpRequest::get(DENIED, &format!("/denied/{n}")),
+        )
+        .unwrap();
         assert_ne!(denied.status, 200, "a denied host passed during the reload");
-        let allowed = send(&envoy, protocol(n), &HttpRequest::get(ALLOWED, &format!("/allowed/{n}"))).unwrap();
+        let allowed = send(
+            &envoy,
+            protocol(n),
+            &HttpRequest::get(ALLOWED, &format!("/allowed/{n}")),
+        )
+        .unwrap();
         if allowed.status == 200 && denied.status == 403 {
             break;
         }
         failed_before_recovery += 1;
-        assert!(Instant::now() < deadline, "no recovery after {n} rounds: {} / {}", allowed.status, denied.status);
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after {n} rounds: {} / {}",
+            allowed.status,
+            denied.status
+        );
         n += 1;
         std::thread::sleep(Duration::from_millis(50));
     }
     for n in 0..10 {
-        assert_eq!(send(&envoy, protocol(n), &HttpRequest::get(DENIED, "/again")).unwrap().status, 403);
-        assert_eq!(send(&envoy, protocol(n), &HttpRequest::get(ALLOWED, "/again")).unwrap().status, 200);
+        assert_eq!(
+            send(&envoy, protocol(n), &HttpRequest::get(DENIED, "/again"))
+                .unwrap()
+                .status,
+            403
+        );
+        assert_eq!(
+            send(&envoy, protocol(n), &HttpRequest::get(ALLOWED, "/again"))
+                .unwrap()
+                .status,
+            200
+        );
     }
-    assert!(upstream.requests().iter().all(|r| r.authority() == Some(ALLOWED)));
-    println!("allowlist FAIL_RELOAD: recovered after {failed_before_recovery} failed rounds\n{}", wasm_stats(&envoy));
+    assert!(upstream
+        .requests()
+        .iter()
+        .all(|r| r.authority() == Some(ALLOWED)));
+    println!(
+        "allowlist FAIL_RELOAD: recovered after {failed_before_recovery} failed rounds\n{}",
+        wasm_stats(&envoy)
+    );
 }
 
 #[test]
@@ -149,7 +238,9 @@ fn with_fail_reload_the_tagger_and_the_access_log_recover() {
     let filters = [
         allowlist(),
         tagger().with_test_trap().with_failure_policy("FAIL_RELOAD"),
-        access_log().with_test_trap().with_failure_policy("FAIL_RELOAD"),
+        access_log()
+            .with_test_trap()
+            .with_failure_policy("FAIL_RELOAD"),
     ];
     let envoy = start("trap-reload", &filters, &upstream);
 
@@ -162,12 +253,24 @@ fn with_fail_reload_the_tagger_and_the_access_log_recover() {
         let path = format!("/after-tagger-trap/{n}");
         let response = send(&envoy, protocol(n), &HttpRequest::get(ALLOWED, &path)).unwrap();
         if response.status == 200 {
-            let seen = upstream.requests().into_iter().find(|r| r.path == path).unwrap();
-            assert_eq!(seen.header("x-route-subset"), Some("app"), "the reloaded tagger does not tag");
+            let seen = upstream
+                .requests()
+                .into_iter()
+                .find(|r| r.path == path)
+                .unwrap();
+            assert_eq!(
+                seen.header("x-route-subset"),
+                Some("app"),
+                "the reloaded tagger does not tag"
+            );
             break;
         }
         failed += 1;
-        assert!(Instant::now() < deadline, "the tagger did not recover: {}", response.status);
+        assert!(
+            Instant::now() < deadline,
+            "the tagger did not recover: {}",
+            response.status
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     println!("subset-tagger FAIL_RELOAD: recovered after {failed} failed requests");
@@ -175,14 +278,22 @@ fn with_fail_reload_the_tagger_and_the_access_log_recover() {
     // The access log traps in on_log, after the response went out: the client sees its 200, the
     // record of that request is lost, later requests are logged again.
     let trapped = trap(&envoy, "access-log", "/trap-log").unwrap();
-    println!("access-log trap in on_log: the trapping request got {}", trapped.status);
-    envoy.wait_for_log("access-log: trap requested", Duration::from_secs(10)).unwrap();
+    println!(
+        "access-log trap in on_log: the trapping request got {}",
+        trapped.status
+    );
+    envoy
+        .wait_for_log("access-log: trap requested", Duration::from_secs(10))
+        .unwrap();
     let deadline = Instant::now() + RECOVERY_TIMEOUT;
     let mut unlogged = 0;
     for n in 0.. {
         let path = format!("/after-log-trap/{n}");
         let response = send(&envoy, protocol(n), &HttpRequest::get(ALLOWED, &path)).unwrap();
-        assert_eq!(response.status, 200, "a request failed after the access log trapped");
+        assert_eq!(
+            response.status, 200,
+            "a request failed after the access log trapped"
+        );
         let logged = format!("\"path\":\"{path}\"");
         if envoy.wait_for_log(&logged, Duration::from_secs(2)).is_ok() {
             break;
@@ -190,18 +301,35 @@ fn with_fail_reload_the_tagger_and_the_access_log_recover() {
         unlogged += 1;
         assert!(Instant::now() < deadline, "the access log did not recover");
     }
-    assert!(!envoy.log().contains("\"path\":\"/trap-log\""), "the trapping request was logged after all");
-    println!("access-log FAIL_RELOAD: logging again after {unlogged} unlogged requests\n{}", wasm_stats(&envoy));
+    assert!(
+        !envoy.log().contains("\"path\":\"/trap-log\""),
+        "the trapping request was logged after all"
+    );
+    println!(
+        "access-log FAIL_RELOAD: logging again after {unlogged} unlogged requests\n{}",
+        wasm_stats(&envoy)
+    );
 }
 
 #[test]
 fn with_fail_open_a_trapped_allowlist_is_skipped_so_never_use_it_for_the_allowlist() {
     let upstream = Upstream::start("app").unwrap();
-    let filter = allowlist().with_test_trap().with_failure_policy("FAIL_OPEN");
+    let filter = allowlist()
+        .with_test_trap()
+        .with_failure_policy("FAIL_OPEN");
     let envoy = start("trap-open", &[filter], &upstream);
     let trapped = trap(&envoy, "host-allowlist", "/trap").unwrap();
     let denied = send(&envoy, Protocol::Http1, &HttpRequest::get(DENIED, "/after")).unwrap();
-    println!("allowlist FAIL_OPEN: trapping request {}, then a denied host got {}", trapped.status, denied.status);
-    assert_eq!(denied.status, 200, "Envoy's FAIL_OPEN no longer skips a broken filter: update the README");
-    assert!(upstream.requests().iter().any(|r| r.authority() == Some(DENIED)));
+    println!(
+        "allowlist FAIL_OPEN: trapping request {}, then a denied host got {}",
+        trapped.status, denied.status
+    );
+    assert_eq!(
+        denied.status, 200,
+        "Envoy's FAIL_OPEN no longer skips a broken filter: update the README"
+    );
+    assert!(upstream
+        .requests()
+        .iter()
+        .any(|r| r.authority() == Some(DENIED)));
 }

@@ -13,7 +13,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let once = match args {
         [] => false,
         [flag] if flag == "--once" => true,
-        _ => return Err(format!("unexpected arguments {args:?}: the only option is --once")),
+        _ => {
+            return Err(format!(
+                "unexpected arguments {args:?}: the only option is --once"
+            ))
+        }
     };
     setup::run()?;
     cmd::build_modules()?;
@@ -23,9 +27,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let ingress = local.ingress_http()?;
     let egress = local.egress_http()?;
     let egress_tls = local.egress_tls()?;
-    println!("  ingress gateway  http://{ingress}  admin http://{}", local.ingress.admin_addr());
-    println!("  egress gateway   http://{egress}  TLS passthrough {egress_tls}  admin http://{}", local.egress.admin_addr());
-    println!("  command-runner app (behind ingress) 127.0.0.1:{}", local.app.port());
+    println!(
+        "  ingress gateway  http://{ingress}  admin http://{}",
+        local.ingress.admin_addr()
+    );
+    println!(
+        "  egress gateway   http://{egress}  TLS passthrough {egress_tls}  admin http://{}",
+        local.egress.admin_addr()
+    );
+    println!(
+        "  command-runner app (behind ingress) 127.0.0.1:{}",
+        local.app.port()
+    );
     println!(
         "  stand-ins behind egress: www.google.com/google.com 127.0.0.1:{} (TLS :{}), rest of the internet 127.0.0.1:{} (TLS :{}), log collector 127.0.0.1:{}",
         local.google.port(),
@@ -54,8 +67,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let failed = steps.iter().filter(|step| !step.ok).count();
     println!("\n{} of {total} steps behaved as expected.", total - failed);
     if failed > 0 {
-        println!("\ningress gateway log (last lines):\n{}", e2e::envoy::tail(&local.ingress.log(), 20));
-        println!("\negress gateway log (last lines):\n{}", e2e::envoy::tail(&local.egress.log(), 20));
+        println!(
+            "\ningress gateway log (last lines):\n{}",
+            e2e::envoy::tail(&local.ingress.log(), 20)
+        );
+        println!(
+            "\negress gateway log (last lines):\n{}",
+            e2e::envoy::tail(&local.egress.log(), 20)
+        );
         return Err(format!("{failed} demo step(s) did not behave"));
     }
     if once {
@@ -67,8 +86,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("  curl -i -H 'Host: {APP_HOST}' 'http://{ingress}/fetch?host=www.google.com'");
     println!("  curl -i -H 'Host: {APP_HOST}' 'http://{ingress}/fetch?host=evil.example.com'");
     println!("  curl -i -H 'Host: evil.example.com' http://{egress}/");
-    println!("  tail -f {}", LocalGateways::access_log_path(&local.egress).display());
-    println!("  curl -s http://{}/stats | grep wasm", local.egress.admin_addr());
+    println!(
+        "  tail -f {}",
+        LocalGateways::access_log_path(&local.egress).display()
+    );
+    println!(
+        "  curl -s http://{}/stats | grep wasm",
+        local.egress.admin_addr()
+    );
     println!("Press Ctrl-C to stop.");
     wait_for_interrupt();
     println!("\nStopping.");

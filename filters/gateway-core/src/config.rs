@@ -160,7 +160,8 @@ mod tests {
 
     #[test]
     fn structural_error_names_the_field_path() {
-        let errors = parse_json::<Sample>(br#"{"items":[{"weight":1},{"weight":"x"}]}"#).unwrap_err();
+        let errors =
+            parse_json::<Sample>(br#"{"items":[{"weight":1},{"weight":"x"}]}"#).unwrap_err();
         assert_eq!(errors.0.len(), 1);
         assert_eq!(errors.0[0].field, "items[1].weight");
         assert!(errors.0[0].reason.contains("invalid type"), "{}", errors);
@@ -170,14 +171,21 @@ mod tests {
     #[test]
     fn unknown_field_is_an_error() {
         let errors = parse_json::<Sample>(br#"{"itemz":[]}"#).unwrap_err();
-        assert!(errors.to_string().contains("unknown field `itemz`"), "{}", errors);
+        assert!(
+            errors.to_string().contains("unknown field `itemz`"),
+            "{}",
+            errors
+        );
     }
 
     #[test]
     fn syntax_error_keeps_its_position() {
         let errors = parse_json::<Sample>(b"{\"items\": [").unwrap_err();
         let text = errors.to_string();
-        assert!(text.contains("invalid JSON") && text.contains("line 1 column 11"), "{text}");
+        assert!(
+            text.contains("invalid JSON") && text.contains("line 1 column 11"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -194,7 +202,10 @@ mod tests {
         assert_eq!(text.lines().count(), 1, "{text:?}");
         assert!(text.contains(r"unknown field `ite\nms\u{0}\r`"), "{text}");
         let error = ConfigError::new("rules[0].match.headers.a\u{7}b", "bad\tvalue");
-        assert_eq!(error.to_string(), r"rules[0].match.headers.a\u{7}b: bad\tvalue");
+        assert_eq!(
+            error.to_string(),
+            r"rules[0].match.headers.a\u{7}b: bad\tvalue"
+        );
     }
 
     #[test]

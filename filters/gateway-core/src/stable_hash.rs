@@ -61,6 +61,10 @@ mod tests {
         assert_eq!(fmix64(1), 0xb456_bcfc_34c2_cb2c);
         let tops: std::collections::HashSet<u64> = (0..1000).map(|n| fmix64(n) >> 48).collect();
         // Unmixed, all 1000 would share top bits 0; random values would collide about 8 times.
-        assert!(tops.len() > 980, "{} distinct top 16 bits of 1000", tops.len());
+        assert!(
+            tops.len() > 980,
+            "{} distinct top 16 bits of 1000",
+            tops.len()
+        );
     }
 }

@@ -60,7 +60,10 @@ pub fn load_configuration<T>(
         }
         Err(errors) => {
             for error in errors.iter() {
-                log(LogLevel::Error, &format!("{filter}: invalid configuration: {error}"));
+                log(
+                    LogLevel::Error,
+                    &format!("{filter}: invalid configuration: {error}"),
+                );
             }
             None
         }
@@ -170,7 +173,9 @@ pub fn clear_route_cache(filter: &str) {
     if let Err(status) = hostcalls::call_foreign_function("clear_route_cache", None) {
         log(
             LogLevel::Error,
-            &format!("{filter}: clear_route_cache failed, the route may be the old one: {status:?}"),
+            &format!(
+                "{filter}: clear_route_cache failed, the route may be the old one: {status:?}"
+            ),
         );
     }
 }

@@ -28,9 +28,19 @@ fn send_requests(gateway: &Gateway, prefix: &str, count: usize) -> Vec<String> {
     (0..count)
         .map(|n| {
             let path = format!("/{prefix}/{n}");
-            let protocol = if n % 2 == 0 { Protocol::Http1 } else { Protocol::Http2 };
+            let protocol = if n % 2 == 0 {
+                Protocol::Http1
+            } else {
+                Protocol::Http2
+            };
             let response = gateway.send(protocol, &HttpRequest::get("app.example.com", &path));
-            assert_eq!(response.status, 200, "{path}: {}\n{}", response.body_text(), gateway.log_tail());
+            assert_eq!(
+                response.status,
+                200,
+                "{path}: {}\n{}",
+                response.body_text(),
+                gateway.log_tail()
+            );
             assert_eq!(response.header("x-upstream"), Some("app"), "{path}");
             path
         })
@@ -55,9 +65,10 @@ fn received_records(collector: &Upstream) -> Vec<Value> {
 /// Every record built was sent, dropped, or in a failed batch of one record.
 fn assert_every_record_accounted(gateway: &Gateway, requests: u64) {
     gateway.wait_for_stat(RECORDS, |n| n == requests);
-    gateway.wait_until("sent + dropped + failed_batches to reach the records", || {
-        gateway.stat(SENT) + gateway.stat(DROPPED) + gateway.stat(FAILED_BATCHES) == requests
-    });
+    gateway.wait_until(
+        "sent + dropped + failed_batches to reach the records",
+        || gateway.stat(SENT) + gateway.stat(DROPPED) + gateway.stat(FAILED_BATCHES) == requests,
+    );
 }
 
 /// Holds a responder's answers until opened (or a minute has passed), as a collector that does not
@@ -86,7 +97,8 @@ impl Gate {
 #[test]
 fn the_collector_receives_every_record_in_ndjson_batches() {
     let upstream = Upstream::start("app").unwrap();
-    let collector = Upstream::start_with("collector", fixed_status("collector", 204), None).unwrap();
+    let collector =
+        Upstream::start_with("collector", fixed_status("collector", 204), None).unwrap();
     let sink = r#"{"cluster": "collector", "path": "/v1/logs", "batch_size": 3, "flush_interval_ms": 100}"#;
     let gateway = Gateway::start(
         "access-log-collector",
@@ -99,8 +111,14 @@ fn the_collector_receives_every_record_in_ndjson_batches() {
 
     let records = received_records(&collector);
     let batches = collector.requests();
-    assert!(batches.iter().all(|post| post.body.iter().filter(|&&b| b == b'\n').count() <= 3));
-    assert!(batches.len() >= 3, "7 records in batches of at most 3: {} POSTs", batches.len());
+    assert!(batches
+        .iter()
+        .all(|post| post.body.iter().filter(|&&b| b == b'\n').count() <= 3));
+    assert!(
+        batches.len() >= 3,
+        "7 records in batches of at most 3: {} POSTs",
+        batches.len()
+    );
     let received_paths: BTreeSet<&str> = records.iter().map(|r| text(r, "path")).collect();
     assert_eq!(received_paths, paths.iter().map(String::as_str).collect());
     assert_eq!(records.len(), 7, "each record once: {records:#?}");
@@ -110,7 +128,10 @@ fn the_collector_receives_every_record_in_ndjson_batches() {
         .iter()
         .filter_map(|r| r.header("x-request-id").map(str::to_string))
         .collect();
-    assert_eq!(request_ids, upstream_ids.iter().map(String::as_str).collect());
+    assert_eq!(
+        request_ids,
+        upstream_ids.iter().map(String::as_str).collect()
+    );
     for record in &records {
         assert_eq!(text(record, "gateway"), "egress", "{record}");
         assert_eq!(record["response_code"], 200, "{record}");
@@ -140,8 +161,10 @@ fn a_collector_that_is_down_fails_no_request_and_its_batches_are_counted() {
 #[test]
 fn a_collector_answering_5xx_fails_no_request_and_its_batches_are_counted() {
     let upstream = Upstream::start("app").unwrap();
-    let collector = Upstream::start_with("collector", fixed_status("collector", 503), None).unwrap();
-    let sink = r#"{"cluster": "collector", "path": "/v1/logs", "batch_size": 1, "flush_interval_ms": 50}"#;
+    let collector =
+        Upstream::start_with("collector", fixed_status("collector", 503), None).unwrap();
+    let sink =
+        r#"{"cluster": "collector", "path": "/v1/logs", "batch_size": 1, "flush_interval_ms": 50}"#;
     let gateway = Gateway::start(
         "access-log-collector-5xx",
         &[WasmFilter::http(Module::AccessLog, config(sink))],
@@ -202,7 +225,10 @@ fn a_collector_that_holds_its_answers_fills_the_buffer_and_drops_are_counted() {
 
     gate.open();
     let sent = gateway.wait_for_stat(SENT, |n| n + dropped == requests as u64);
-    assert!(sent >= 1, "the held record is delivered once the collector answers");
+    assert!(
+        sent >= 1,
+        "the held record is delivered once the collector answers"
+    );
     assert_eq!(gateway.stat(DROPPED), dropped, "{}", gateway.log_tail());
     assert_eq!(gateway.stat(FAILED_BATCHES), 0, "{}", gateway.log_tail());
     assert_eq!(received_records(&collector).len() as u64, sent);

@@ -30,7 +30,12 @@ pub struct Gateway {
 impl Gateway {
     /// Starts Envoy with `filters` in front of the upstream on `upstream_port`, with the
     /// `collector` cluster on `collector_port`.
-    pub fn start(name: &str, filters: &[WasmFilter], upstream_port: u16, collector_port: u16) -> Gateway {
+    pub fn start(
+        name: &str,
+        filters: &[WasmFilter],
+        upstream_port: u16,
+        collector_port: u16,
+    ) -> Gateway {
         let work_dir = Envoy::work_dir(name).unwrap();
         let access_log = work_dir.path().join("access.log");
         let envoy_view = work_dir.path().join("envoy-view.log");
@@ -38,10 +43,19 @@ impl Gateway {
             .set("HTTP_FILTERS", http_filters_yaml(filters))
             .set("UPSTREAM_PORT", upstream_port)
             .set("COLLECTOR_PORT", collector_port)
-            .set("ACCESS_LOG_PATH", json_string(&access_log.display().to_string()))
-            .set("ENVOY_VIEW_PATH", json_string(&envoy_view.display().to_string()));
-        let bootstrap =
-            template::render_file(&paths::test_configs_dir().join("access-log-gateway.yaml"), &vars).unwrap();
+            .set(
+                "ACCESS_LOG_PATH",
+                json_string(&access_log.display().to_string()),
+            )
+            .set(
+                "ENVOY_VIEW_PATH",
+                json_string(&envoy_view.display().to_string()),
+            );
+        let bootstrap = template::render_file(
+            &paths::test_configs_dir().join("access-log-gateway.yaml"),
+            &vars,
+        )
+        .unwrap();
         let envoy = Envoy::start_in(EnvoyOptions::new(name, bootstrap), work_dir).unwrap();
         let addr = envoy.listener_addr("gateway").unwrap();
         Gateway {
@@ -53,8 +67,13 @@ impl Gateway {
     }
 
     pub fn send(&self, protocol: Protocol, request: &HttpRequest) -> HttpResponse {
-        client::send(self.addr, protocol, None, request)
-            .unwrap_or_else(|error| panic!("{protocol:?} {}: {error}\n{}", request.path, self.log_tail()))
+        client::send(self.addr, protocol, None, request).unwrap_or_else(|error| {
+            panic!(
+                "{protocol:?} {}: {error}\n{}",
+                request.path,
+                self.log_tail()
+            )
+        })
     }
 
     /// Waits until the native logger's file holds `count` records; every line must be JSON.
@@ -104,7 +123,11 @@ impl Gateway {
     pub fn wait_until(&self, what: &str, done: impl Fn() -> bool) {
         let deadline = std::time::Instant::now() + WAIT;
         while !done() {
-            assert!(std::time::Instant::now() < deadline, "waited {WAIT:?} for {what}\n{}", self.log_tail());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited {WAIT:?} for {what}\n{}",
+                self.log_tail()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -135,9 +158,14 @@ pub fn number(record: &Value, key: &str) -> u64 {
 
 /// No field is written as Envoy's `-` placeholder or as null: absent values are left out.
 pub fn assert_no_placeholders(record: &Value) {
-    let object = record.as_object().unwrap_or_else(|| panic!("not an object: {record}"));
+    let object = record
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {record}"));
     for (key, value) in object {
-        assert!(value != "-" && !value.is_null() && value != "", "{key} is {value} in {record}");
+        assert!(
+            value != "-" && !value.is_null() && value != "",
+            "{key} is {value} in {record}"
+        );
     }
 }
 
@@ -146,7 +174,9 @@ pub fn assert_no_placeholders(record: &Value) {
 /// and each value Envoy has not (`null` or `-`) is absent from it. `skip` names fields a test
 /// changes on purpose (redaction).
 pub fn assert_agrees_with_envoy(record: &Value, envoy: &Value, skip: &[&str]) {
-    let fields = envoy.as_object().unwrap_or_else(|| panic!("not an object: {envoy}"));
+    let fields = envoy
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {envoy}"));
     for (key, expected) in fields {
         if skip.contains(&key.as_str()) {
             continue;
@@ -159,7 +189,10 @@ pub fn assert_agrees_with_envoy(record: &Value, envoy: &Value, skip: &[&str]) {
             // Envoy's JSON logger writes some numbers as text (upstream_service_time); compare values.
             Value::String(text) => {
                 let actual = actual.unwrap_or_else(|| panic!("missing, {context}"));
-                let actual_text = actual.as_str().map(str::to_string).unwrap_or_else(|| actual.to_string());
+                let actual_text = actual
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| actual.to_string());
                 assert_eq!(&actual_text, text, "{context}");
             }
             Value::Number(number) => {

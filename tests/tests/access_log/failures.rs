@@ -22,7 +22,10 @@ fn an_upstream_that_is_down_is_recorded_with_uf() {
         down,
         closed_port().unwrap(),
     );
-    let response = gateway.send(Protocol::Http1, &HttpRequest::get("app.example.com", "/down"));
+    let response = gateway.send(
+        Protocol::Http1,
+        &HttpRequest::get("app.example.com", "/down"),
+    );
     assert_eq!(response.status, 503, "{}", response.body_text());
 
     let records = gateway.file_records(1);
@@ -33,10 +36,20 @@ fn an_upstream_that_is_down_is_recorded_with_uf() {
     assert_eq!(number(record, "response_code"), 503, "{context}");
     assert!(flags(record).contains(&"UF"), "{context}");
     assert_eq!(text(record, "upstream_cluster"), "upstream", "{context}");
-    assert_eq!(text(record, "upstream_host"), format!("127.0.0.1:{down}"), "{context}");
+    assert_eq!(
+        text(record, "upstream_host"),
+        format!("127.0.0.1:{down}"),
+        "{context}"
+    );
     let reason = text(record, "upstream_transport_failure_reason");
-    assert_eq!(reason, "delayed_connect_error:_Connection_refused", "{context}");
-    assert!(record.get("upstream_service_time").is_none(), "no upstream answered: {context}");
+    assert_eq!(
+        reason, "delayed_connect_error:_Connection_refused",
+        "{context}"
+    );
+    assert!(
+        record.get("upstream_service_time").is_none(),
+        "no upstream answered: {context}"
+    );
 }
 
 #[test]
@@ -48,7 +61,10 @@ fn an_upstream_that_resets_before_answering_is_recorded_with_uc() {
         broken.port(),
         closed_port().unwrap(),
     );
-    let response = gateway.send(Protocol::Http1, &HttpRequest::get("app.example.com", "/reset"));
+    let response = gateway.send(
+        Protocol::Http1,
+        &HttpRequest::get("app.example.com", "/reset"),
+    );
     assert_eq!(response.status, 503, "{}", response.body_text());
 
     let records = gateway.file_records(1);
@@ -59,7 +75,11 @@ fn an_upstream_that_resets_before_answering_is_recorded_with_uc() {
     assert_agrees_with_envoy(record, &gateway.envoy_view(1)[0], &[]);
     assert_eq!(number(record, "response_code"), 503, "{context}");
     assert!(flags(record).contains(&"UC"), "{context}");
-    assert_eq!(text(record, "upstream_host"), broken.addr().to_string(), "{context}");
+    assert_eq!(
+        text(record, "upstream_host"),
+        broken.addr().to_string(),
+        "{context}"
+    );
 }
 
 #[test]
@@ -77,17 +97,37 @@ fn an_upstream_that_resets_mid_response_is_recorded_with_envoys_flags() {
     );
     // The response has begun when the upstream breaks: the client sees a truncated response or a
     // reset stream, depending on the protocol, never a complete one.
-    let http1 = client::send(gateway.addr, Protocol::Http1, None, &HttpRequest::get("app.example.com", "/reset/1"));
+    let http1 = client::send(
+        gateway.addr,
+        Protocol::Http1,
+        None,
+        &HttpRequest::get("app.example.com", "/reset/1"),
+    );
     if let Ok(response) = &http1 {
-        assert!(response.body.len() < 1000, "complete response from a reset upstream: {response:?}");
+        assert!(
+            response.body.len() < 1000,
+            "complete response from a reset upstream: {response:?}"
+        );
     }
-    let http2 = client::send(gateway.addr, Protocol::Http2, None, &HttpRequest::get("app.example.com", "/reset/2"));
-    assert!(http2.is_err(), "HTTP/2 stream completed although the upstream reset: {http2:?}");
+    let http2 = client::send(
+        gateway.addr,
+        Protocol::Http2,
+        None,
+        &HttpRequest::get("app.example.com", "/reset/2"),
+    );
+    assert!(
+        http2.is_err(),
+        "HTTP/2 stream completed although the upstream reset: {http2:?}"
+    );
 
     let records = gateway.file_records(2);
     let envoy_view = gateway.envoy_view(2);
     assert!(broken.connections() >= 2, "{}", gateway.log_tail());
-    for ((record, envoy), path) in records.iter().zip(&envoy_view).zip(["/reset/1", "/reset/2"]) {
+    for ((record, envoy), path) in records
+        .iter()
+        .zip(&envoy_view)
+        .zip(["/reset/1", "/reset/2"])
+    {
         let context = format!("{record}\n{}", gateway.log_tail());
         assert_no_placeholders(record);
         assert_agrees_with_envoy(record, envoy, &[]);
@@ -96,14 +136,21 @@ fn an_upstream_that_resets_mid_response_is_recorded_with_envoys_flags() {
         // Envoy 1.40 reads a body cut short by a reset as an upstream protocol error (UPE);
         // UC and UR are the other ways it reports a broken upstream.
         assert!(
-            flags(record).iter().any(|flag| ["UC", "UR", "UPE"].contains(flag)),
+            flags(record)
+                .iter()
+                .any(|flag| ["UC", "UR", "UPE"].contains(flag)),
             "{context}"
         );
         assert!(
-            text(record, "response_code_details").starts_with("upstream_reset_after_response_started"),
+            text(record, "response_code_details")
+                .starts_with("upstream_reset_after_response_started"),
             "{context}"
         );
-        assert_eq!(text(record, "upstream_host"), broken.addr().to_string(), "{context}");
+        assert_eq!(
+            text(record, "upstream_host"),
+            broken.addr().to_string(),
+            "{context}"
+        );
         assert_eq!(number(record, "bytes_sent"), 10, "{context}");
     }
 }

@@ -31,7 +31,11 @@ fn status_upstream() -> Upstream {
 
 fn send_statuses(gateway: &Gateway, statuses: &[u16]) {
     for (index, status) in statuses.iter().enumerate() {
-        let protocol = if index % 2 == 0 { Protocol::Http1 } else { Protocol::Http2 };
+        let protocol = if index % 2 == 0 {
+            Protocol::Http1
+        } else {
+            Protocol::Http2
+        };
         let request = HttpRequest::get("app.example.com", &format!("/status/{status}"))
             .header("x-request-id", &format!("sampling-{index}"));
         let response = gateway.send(protocol, &request);
@@ -56,7 +60,11 @@ fn sample_rate_zero_logs_only_responses_at_the_threshold() {
     let codes: Vec<u64> = records.iter().map(|r| number(r, "response_code")).collect();
     assert_eq!(codes, [503, 500], "{records:#?}\n{}", gateway.log_tail());
     assert_eq!(gateway.stat(RECORDS), 2);
-    assert_eq!(upstream.requests().len(), statuses.len(), "sampling decides logging, not traffic");
+    assert_eq!(
+        upstream.requests().len(),
+        statuses.len(),
+        "sampling decides logging, not traffic"
+    );
 }
 
 #[test]
@@ -75,7 +83,9 @@ fn sample_rate_one_logs_every_request() {
     let codes: Vec<u64> = records.iter().map(|r| number(r, "response_code")).collect();
     assert_eq!(codes, statuses.map(u64::from), "{records:#?}");
     let ids: Vec<&str> = records.iter().map(|r| text(r, "request_id")).collect();
-    let sent_ids: Vec<String> = (0..statuses.len()).map(|index| format!("sampling-{index}")).collect();
+    let sent_ids: Vec<String> = (0..statuses.len())
+        .map(|index| format!("sampling-{index}"))
+        .collect();
     assert_eq!(ids, sent_ids);
     assert_eq!(gateway.stat(SAMPLED_OUT), 0);
 }
@@ -86,8 +96,12 @@ fn credentials_and_configured_secrets_are_never_logged_in_clear() {
         "app",
         Arc::new(|_| {
             let mut reply = Reply::new(200, "ok\n");
-            reply.headers.push(("set-cookie".into(), "session=server-secret-cookie".into()));
-            reply.headers.push(("x-trace-note".into(), "visible".into()));
+            reply
+                .headers
+                .push(("set-cookie".into(), "session=server-secret-cookie".into()));
+            reply
+                .headers
+                .push(("x-trace-note".into(), "visible".into()));
             reply
         }),
         None,
@@ -137,28 +151,55 @@ fn credentials_and_configured_secrets_are_never_logged_in_clear() {
             "{context}"
         );
         let request_headers = &record["request_headers"];
-        for name in ["authorization", "cookie", "proxy-authorization", "x-api-key"] {
+        for name in [
+            "authorization",
+            "cookie",
+            "proxy-authorization",
+            "x-api-key",
+        ] {
             assert_eq!(request_headers[name], "[REDACTED]", "{name}: {context}");
         }
         assert_eq!(request_headers["x-tenant"], "acme", "{context}");
-        assert_eq!(record["response_headers"]["set-cookie"], "[REDACTED]", "{context}");
-        assert_eq!(record["response_headers"]["x-trace-note"], "visible", "{context}");
+        assert_eq!(
+            record["response_headers"]["set-cookie"], "[REDACTED]",
+            "{context}"
+        );
+        assert_eq!(
+            record["response_headers"]["x-trace-note"], "visible",
+            "{context}"
+        );
         assert_eq!(text(record, "x_forwarded_for"), "[REDACTED]", "{context}");
         // The header is redacted, not the address Envoy derives from it (as Istio logs it).
-        assert_eq!(text(record, "downstream_remote_address"), "198.51.100.23:0", "{context}");
+        assert_eq!(
+            text(record, "downstream_remote_address"),
+            "198.51.100.23:0",
+            "{context}"
+        );
     }
     // The upstream got the secrets (redaction is for the log only) ...
     let seen = upstream.requests();
     assert_eq!(seen.len(), 2);
-    assert!(seen.iter().all(|r| r.path == path && r.header("x-api-key") == Some(secrets[3])));
+    assert!(seen
+        .iter()
+        .all(|r| r.path == path && r.header("x-api-key") == Some(secrets[3])));
     // Envoy's own logger, which knows nothing of redaction, shows what would have leaked.
     let envoy_view = gateway.envoy_view(2);
-    assert!(envoy_view.iter().all(|e| e["path"] == path), "{envoy_view:#?}");
+    assert!(
+        envoy_view.iter().all(|e| e["path"] == path),
+        "{envoy_view:#?}"
+    );
     // ... and no sink ever wrote one.
     let file = std::fs::read_to_string(&gateway.access_log).unwrap();
     let log = gateway.envoy.log();
     for secret in secrets {
-        assert!(!file.contains(secret), "{secret:?} in the access log:\n{file}");
-        assert!(!log.contains(secret), "{secret:?} in Envoy's log:\n{}", gateway.log_tail());
+        assert!(
+            !file.contains(secret),
+            "{secret:?} in the access log:\n{file}"
+        );
+        assert!(
+            !log.contains(secret),
+            "{secret:?} in Envoy's log:\n{}",
+            gateway.log_tail()
+        );
     }
 }

@@ -18,7 +18,8 @@ use crate::common::{assert_no_placeholders, number, text, WAIT};
 fn a_tls_passthrough_connection_is_recorded_with_its_sni() {
     let ca = CertificateAuthority::new().unwrap();
     let certificate = ca.issue(&["secure.example.com"]).unwrap();
-    let upstream = Upstream::start_tls("secure", certificate.server_config(&[b"http/1.1"]).unwrap()).unwrap();
+    let upstream =
+        Upstream::start_tls("secure", certificate.server_config(&[b"http/1.1"]).unwrap()).unwrap();
     let filters = network_filters_yaml(&[WasmFilter::network(
         Module::AccessLog,
         r#"{"gateway": "egress", "sinks": {"envoy_log": true}}"#,
@@ -26,7 +27,11 @@ fn a_tls_passthrough_connection_is_recorded_with_its_sni() {
     let vars = Vars::new()
         .set("NETWORK_FILTERS", filters)
         .set("UPSTREAM_PORT", upstream.port());
-    let bootstrap = template::render_file(&paths::test_configs_dir().join("tls-passthrough.yaml"), &vars).unwrap();
+    let bootstrap = template::render_file(
+        &paths::test_configs_dir().join("tls-passthrough.yaml"),
+        &vars,
+    )
+    .unwrap();
     let envoy = Envoy::start(EnvoyOptions::new("access-log-passthrough", bootstrap)).unwrap();
     let listener = envoy.listener_addr("passthrough").unwrap();
 
@@ -41,21 +46,40 @@ fn a_tls_passthrough_connection_is_recorded_with_its_sni() {
     assert_eq!(response.header("x-upstream"), Some("secure"));
     let seen = upstream.requests();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].sni.as_deref(), Some("secure.example.com"), "Envoy passed TLS through untouched");
+    assert_eq!(
+        seen[0].sni.as_deref(),
+        Some("secure.example.com"),
+        "Envoy passed TLS through untouched"
+    );
 
     // The record is written when the connection closes, from either side.
     envoy
         .wait_for_stat("wasmcustom.access_log.records", WAIT, |n| n >= 1)
         .unwrap_or_else(|error| panic!("{error}"));
-    let log = envoy.wait_for_log(ENVOY_LOG_PREFIX, WAIT).unwrap_or_else(|error| panic!("{error}"));
-    let records = json_lines::after_prefix(&log, ENVOY_LOG_PREFIX).unwrap_or_else(|error| panic!("{error}"));
+    let log = envoy
+        .wait_for_log(ENVOY_LOG_PREFIX, WAIT)
+        .unwrap_or_else(|error| panic!("{error}"));
+    let records =
+        json_lines::after_prefix(&log, ENVOY_LOG_PREFIX).unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(records.len(), 1, "{records:#?}");
     let record = &records[0];
     let context = format!("{record}\n{}", tail(&log, 40));
     assert_no_placeholders(record);
-    assert_eq!(text(record, "requested_server_name"), "secure.example.com", "{context}");
-    assert_eq!(text(record, "upstream_host"), upstream.addr().to_string(), "{context}");
-    assert_eq!(text(record, "downstream_local_address"), listener.to_string(), "{context}");
+    assert_eq!(
+        text(record, "requested_server_name"),
+        "secure.example.com",
+        "{context}"
+    );
+    assert_eq!(
+        text(record, "upstream_host"),
+        upstream.addr().to_string(),
+        "{context}"
+    );
+    assert_eq!(
+        text(record, "downstream_local_address"),
+        listener.to_string(),
+        "{context}"
+    );
     assert_eq!(text(record, "gateway"), "egress", "{context}");
     // Encrypted bytes each way: a TLS handshake and a request are far more than the plaintext.
     let received = number(record, "bytes_received");
@@ -64,7 +88,14 @@ fn a_tls_passthrough_connection_is_recorded_with_its_sni() {
     assert!(sent > response.body.len() as u64, "{context}");
     number(record, "duration");
     // Nothing of HTTP is visible in a passthrough connection.
-    for absent in ["method", "path", "authority", "response_code", "request_id", "user_agent"] {
+    for absent in [
+        "method",
+        "path",
+        "authority",
+        "response_code",
+        "request_id",
+        "user_agent",
+    ] {
         assert!(record.get(absent).is_none(), "{absent} present: {context}");
     }
 }

@@ -237,7 +237,10 @@ fn portless_entries_canonicalise_the_default_port_and_regexes_know_ascii_classes
         ("bucket-42.example.com", Expect::Passes),
         ("BUCKET-7.example.com:80", Expect::Passes),
         ("bucket-x.example.com", Expect::Denied("host_not_listed")),
-        ("bucket-42.example.com.evil.net", Expect::Denied("host_not_listed")),
+        (
+            "bucket-42.example.com.evil.net",
+            Expect::Denied("host_not_listed"),
+        ),
     ];
     for protocol in [Protocol::Http1, Protocol::Http2] {
         for (authority, expect) in cases {

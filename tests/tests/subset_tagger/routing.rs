@@ -346,7 +346,10 @@ fn regexes_with_ascii_classes_and_case_folding_route() {
     ];
     for protocol in PROTOCOLS {
         for (path, beta, upstream) in cases {
-            let response = gateway.send(protocol, &get("shop.example.com", path, &[("x-beta", beta)]));
+            let response = gateway.send(
+                protocol,
+                &get("shop.example.com", path, &[("x-beta", beta)]),
+            );
             assert_eq!(
                 served_by(&response),
                 Some(upstream),

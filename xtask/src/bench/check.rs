@@ -15,18 +15,26 @@ pub fn check(variant: &Variant, addr: SocketAddr, access_log: &Path) -> Result<(
     let name = &variant.name;
     let allowed = get(addr, ALLOWED_HOST)?;
     if allowed.status != 200 {
-        return Err(format!("{name}: {ALLOWED_HOST} answered {}, not 200", allowed.status));
+        return Err(format!(
+            "{name}: {ALLOWED_HOST} answered {}, not 200",
+            allowed.status
+        ));
     }
     if variant.expect.tags {
         let seen = allowed.header("x-seen-subset").unwrap_or("");
         if seen != TAG {
-            return Err(format!("{name}: the upstream saw the tag {seen:?}, not {TAG:?}"));
+            return Err(format!(
+                "{name}: the upstream saw the tag {seen:?}, not {TAG:?}"
+            ));
         }
     }
     if variant.expect.denies {
         let denied = get(addr, DENIED_HOST)?;
         if denied.status != 403 {
-            return Err(format!("{name}: {DENIED_HOST} answered {}, not 403", denied.status));
+            return Err(format!(
+                "{name}: {DENIED_HOST} answered {}, not 403",
+                denied.status
+            ));
         }
     }
     if let Some(fragments) = variant.expect.log_contains {
@@ -36,7 +44,12 @@ pub fn check(variant: &Variant, addr: SocketAddr, access_log: &Path) -> Result<(
 }
 
 fn get(addr: SocketAddr, host: &str) -> Result<client::HttpResponse, String> {
-    client::send(addr, Protocol::Http1, None, &HttpRequest::get(host, "/check"))
+    client::send(
+        addr,
+        Protocol::Http1,
+        None,
+        &HttpRequest::get(host, "/check"),
+    )
 }
 
 /// Waits (bounded: Envoy flushes access-log files every 100 ms here) for a JSON line holding every

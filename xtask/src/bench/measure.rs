@@ -72,8 +72,14 @@ pub fn run(pid: u32, url: &str, host: &str, duration: Duration) -> Result<Sample
 
 /// Reads requests, req/s and the 50th/99th latency percentiles from `wrk --latency`.
 fn parse_wrk(stdout: &str) -> Result<Sample, String> {
-    if let Some(line) = stdout.lines().find(|line| line.contains("Non-2xx or 3xx responses")) {
-        return Err(format!("wrk saw failed responses ({}):\n{stdout}", line.trim()));
+    if let Some(line) = stdout
+        .lines()
+        .find(|line| line.contains("Non-2xx or 3xx responses"))
+    {
+        return Err(format!(
+            "wrk saw failed responses ({}):\n{stdout}",
+            line.trim()
+        ));
     }
     let mut sample = Sample::default();
     for line in stdout.lines().map(str::trim) {
@@ -82,10 +88,14 @@ fn parse_wrk(stdout: &str) -> Result<Sample, String> {
             ["50%", value] => sample.p50_us = duration_us(value)?,
             ["99%", value] => sample.p99_us = duration_us(value)?,
             ["Requests/sec:", value] => {
-                sample.requests_per_second = value.parse().map_err(|_| format!("wrk: bad req/s {value:?}"))?;
+                sample.requests_per_second = value
+                    .parse()
+                    .map_err(|_| format!("wrk: bad req/s {value:?}"))?;
             }
             [count, "requests", "in", ..] => {
-                sample.requests = count.parse().map_err(|_| format!("wrk: bad count {count:?}"))?;
+                sample.requests = count
+                    .parse()
+                    .map_err(|_| format!("wrk: bad count {count:?}"))?;
             }
             _ => {}
         }

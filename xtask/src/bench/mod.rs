@@ -17,8 +17,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::envoy::{Envoy, EnvoyOptions};
-use e2e::{modules, paths};
 use e2e::template::{self, Vars};
+use e2e::{modules, paths};
 
 use crate::{cmd, setup};
 use measure::Sample;
@@ -36,9 +36,19 @@ pub struct Plan {
 impl Plan {
     fn new(quick: bool) -> Self {
         if quick {
-            Self { quick, rounds: 3, duration: Duration::from_secs(2), warm_up: Duration::from_secs(1) }
+            Self {
+                quick,
+                rounds: 3,
+                duration: Duration::from_secs(2),
+                warm_up: Duration::from_secs(1),
+            }
         } else {
-            Self { quick, rounds: 5, duration: Duration::from_secs(6), warm_up: Duration::from_secs(2) }
+            Self {
+                quick,
+                rounds: 5,
+                duration: Duration::from_secs(6),
+                warm_up: Duration::from_secs(2),
+            }
         }
     }
 }
@@ -63,16 +73,25 @@ struct Options {
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
-    let mut options = Options { quick: false, only: None };
+    let mut options = Options {
+        quick: false,
+        only: None,
+    };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
             "--only" => {
-                let names = args.next().ok_or("--only needs a comma-separated list of variants")?;
+                let names = args
+                    .next()
+                    .ok_or("--only needs a comma-separated list of variants")?;
                 options.only = Some(names.split(',').map(str::to_string).collect());
             }
-            other => return Err(format!("unexpected argument {other:?}: the options are --quick and --only a,b,…")),
+            other => {
+                return Err(format!(
+                    "unexpected argument {other:?}: the options are --quick and --only a,b,…"
+                ))
+            }
         }
     }
     Ok(options)
@@ -84,11 +103,20 @@ fn selected(quick: bool, only: Option<&[String]>) -> Result<Vec<Variant>, String
     let Some(only) = only else {
         return Ok(all);
     };
-    if let Some(unknown) = only.iter().find(|name| !all.iter().any(|v| &v.name == *name)) {
+    if let Some(unknown) = only
+        .iter()
+        .find(|name| !all.iter().any(|v| &v.name == *name))
+    {
         let names: Vec<&str> = all.iter().map(|v| v.name.as_str()).collect();
-        return Err(format!("no variant {unknown:?}; the variants: {}", names.join(", ")));
+        return Err(format!(
+            "no variant {unknown:?}; the variants: {}",
+            names.join(", ")
+        ));
     }
-    Ok(all.into_iter().filter(|v| v.name == "plain" || only.contains(&v.name)).collect())
+    Ok(all
+        .into_iter()
+        .filter(|v| v.name == "plain" || only.contains(&v.name))
+        .collect())
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -114,15 +142,25 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
     println!("bench: warming up ({:?} each)", plan.warm_up);
     for variant in &running {
-        measure::run(variant.envoy.pid(), &url(variant.addr), ALLOWED_HOST, plan.warm_up)
-            .map_err(|error| format!("{}: {error}", variant.variant.name))?;
+        measure::run(
+            variant.envoy.pid(),
+            &url(variant.addr),
+            ALLOWED_HOST,
+            plan.warm_up,
+        )
+        .map_err(|error| format!("{}: {error}", variant.variant.name))?;
     }
 
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); running.len()];
     for round in 1..=plan.rounds {
         for (variant, samples) in running.iter().zip(samples.iter_mut()) {
-            let sample = measure::run(variant.envoy.pid(), &url(variant.addr), ALLOWED_HOST, plan.duration)
-                .map_err(|error| format!("{} (round {round}): {error}", variant.variant.name))?;
+            let sample = measure::run(
+                variant.envoy.pid(),
+                &url(variant.addr),
+                ALLOWED_HOST,
+                plan.duration,
+            )
+            .map_err(|error| format!("{} (round {round}): {error}", variant.variant.name))?;
             println!(
                 "bench: round {round}/{} {:<16} {:>9.0} req/s  {:>7.2} µs CPU/req",
                 plan.rounds,
@@ -137,24 +175,38 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let measured: Vec<Measured> = running
         .into_iter()
         .zip(samples)
-        .map(|(running, samples)| Measured { variant: running.variant, samples })
+        .map(|(running, samples)| Measured {
+            variant: running.variant,
+            samples,
+        })
         .collect();
     print!("{}", report::summary(&measured));
     if only.is_some() {
         // A partial run is for looking into one cost; BENCHMARKS.md is the whole comparison.
-        println!("bench: --only run, BENCHMARKS.md left as it was ({:.0?})", started.elapsed());
+        println!(
+            "bench: --only run, BENCHMARKS.md left as it was ({:.0?})",
+            started.elapsed()
+        );
     } else {
         let text = report::render(&report::Context {
             plan,
             load_before,
             load_after,
             elapsed: started.elapsed(),
-            wrk_example: cmd::show(&measure::wrk_command("http://127.0.0.1:PORT/", ALLOWED_HOST, plan.duration)),
+            wrk_example: cmd::show(&measure::wrk_command(
+                "http://127.0.0.1:PORT/",
+                ALLOWED_HOST,
+                plan.duration,
+            )),
             measured: &measured,
         })?;
         let path = paths::workspace_root().join("BENCHMARKS.md");
         std::fs::write(&path, &text).map_err(|error| format!("{}: {error}", path.display()))?;
-        println!("bench: wrote {} in {:.0?}", path.display(), started.elapsed());
+        println!(
+            "bench: wrote {} in {:.0?}",
+            path.display(),
+            started.elapsed()
+        );
     }
     drop(backend);
     Ok(())
@@ -167,7 +219,9 @@ fn require_tools() -> Result<(), String> {
         }
     }
     if std::thread::available_parallelism().map_or(0, usize::from) < 2 {
-        return Err("the benchmark needs two cores: Envoy on one, the load generator on the other".into());
+        return Err(
+            "the benchmark needs two cores: Envoy on one, the load generator on the other".into(),
+        );
     }
     Ok(())
 }
@@ -192,11 +246,16 @@ fn start_variant(variant: Variant, backend_port: u16) -> Result<Running, String>
         .set("ACCESS_LOG", variant.access_log_yaml(&access_log));
     let bootstrap = template::render_file(&templates_dir().join("gateway.yaml"), &vars)?;
     let options = EnvoyOptions::new(&format!("bench-{}", variant.name), bootstrap);
-    let envoy = Envoy::start_in(options, work_dir).map_err(|error| format!("{}: {error}", variant.name))?;
+    let envoy =
+        Envoy::start_in(options, work_dir).map_err(|error| format!("{}: {error}", variant.name))?;
     measure::pin(envoy.pid(), measure::ENVOY_CPU)?;
     let addr = envoy.listener_addr("bench")?;
     check::check(&variant, addr, &access_log)?;
-    Ok(Running { variant, envoy, addr })
+    Ok(Running {
+        variant,
+        envoy,
+        addr,
+    })
 }
 
 fn url(addr: SocketAddr) -> String {

@@ -31,7 +31,12 @@ pub struct Context<'a> {
 
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_else(|_| "unknown".to_string())
 }
 
@@ -42,7 +47,11 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
-    match (values.len() % 2, values.get(middle), middle.checked_sub(1).and_then(|i| values.get(i))) {
+    match (
+        values.len() % 2,
+        values.get(middle),
+        middle.checked_sub(1).and_then(|i| values.get(i)),
+    ) {
         (1, Some(value), _) => *value,
         (_, Some(high), Some(low)) => (high + low) / 2.0,
         _ => f64::NAN,
@@ -102,7 +111,9 @@ pub fn module_sizes(module: Module) -> Result<(u64, u64), String> {
 fn file_sizes(path: &std::path::Path) -> Result<(u64, u64), String> {
     let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder.write_all(&bytes).map_err(|error| error.to_string())?;
+    encoder
+        .write_all(&bytes)
+        .map_err(|error| error.to_string())?;
     let gzip = encoder.finish().map_err(|error| error.to_string())?;
     Ok((bytes.len() as u64, gzip.len() as u64))
 }
@@ -119,10 +130,17 @@ fn machine() -> String {
         .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
         .unwrap_or_else(|| "unknown CPU".to_string());
     // The machine's cores, not this process's: the harness pins itself to the load generator's.
-    let cores = cpuinfo.lines().filter(|line| line.starts_with("processor")).count();
+    let cores = cpuinfo
+        .lines()
+        .filter(|line| line.starts_with("processor"))
+        .count();
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:")).map(|v| v.trim().to_string()))
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .map(|v| v.trim().to_string())
+        })
         .unwrap_or_default();
     let kernel = cmd::output(Command::new("uname").args(["-srm"])).unwrap_or_default();
     format!("{model}, {cores} cores, {memory} memory, {}", kernel.trim())
@@ -130,7 +148,13 @@ fn machine() -> String {
 
 fn envoy_version() -> String {
     cmd::output(Command::new(paths::envoy_bin()).arg("--version"))
-        .map(|v| v.trim().rsplit("version: ").next().unwrap_or("").to_string())
+        .map(|v| {
+            v.trim()
+                .rsplit("version: ")
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
         .unwrap_or_else(|| "unknown".to_string())
 }
 
@@ -207,12 +231,18 @@ pub fn render(context: &Context<'_>) -> Result<String, String> {
         "| variant | what | req/s | p50 µs | p99 µs | CPU µs/req | Δ plain µs/req | Δ / Δ native | RSS MiB | modules (raw / gzip) |"
     );
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
-    for row in rows.iter().filter(|r| r.measured.variant.group == Group::Main) {
+    for row in rows
+        .iter()
+        .filter(|r| r.measured.variant.group == Group::Main)
+    {
         let variant = &row.measured.variant;
         let modules: Vec<String> = variant
             .modules
             .iter()
-            .map(|m| module_sizes(*m).map(|(raw, gz)| format!("{} {} / {}", m.package(), kb(raw), kb(gz))))
+            .map(|m| {
+                module_sizes(*m)
+                    .map(|(raw, gz)| format!("{} {} / {}", m.package(), kb(raw), kb(gz)))
+            })
             .collect::<Result<_, _>>()?;
         let _ = writeln!(
             out,
@@ -223,10 +253,22 @@ pub fn render(context: &Context<'_>) -> Result<String, String> {
             fmt(row.p50, 0),
             fmt(row.p99, 0),
             fmt(row.cpu, 2),
-            if variant.name == "plain" { "0 (reference)".to_string() } else { signed(row.delta) },
-            if variant.name == "plain" { String::new() } else { fmt(row.delta / native, 2) },
+            if variant.name == "plain" {
+                "0 (reference)".to_string()
+            } else {
+                signed(row.delta)
+            },
+            if variant.name == "plain" {
+                String::new()
+            } else {
+                fmt(row.delta / native, 2)
+            },
             fmt(row.rss_mib, 1),
-            if modules.is_empty() { "–".to_string() } else { modules.join("; ") },
+            if modules.is_empty() {
+                "–".to_string()
+            } else {
+                modules.join("; ")
+            },
         );
     }
 
@@ -236,11 +278,16 @@ pub fn render(context: &Context<'_>) -> Result<String, String> {
         "| hosts | host-allowlist Δ plain µs/req | host-allowlist req/s | host-allowlist RSS MiB | RBAC list Δ plain µs/req | RBAC req/s | RBAC RSS MiB |"
     );
     let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
-    let sizes: BTreeSet<usize> = rows.iter().filter_map(|r| r.measured.variant.hosts).collect();
+    let sizes: BTreeSet<usize> = rows
+        .iter()
+        .filter_map(|r| r.measured.variant.hosts)
+        .collect();
     for size in &sizes {
         let ours = find(&rows, &format!("allowlist-{size}"));
         let rbac = find(&rows, &format!("rbac-{size}"));
-        let cell = |row: Option<&Row<'_>>, f: &dyn Fn(&Row<'_>) -> String| row.map_or("not run".to_string(), f);
+        let cell = |row: Option<&Row<'_>>, f: &dyn Fn(&Row<'_>) -> String| {
+            row.map_or("not run".to_string(), f)
+        };
         let _ = writeln!(
             out,
             "| {size} | {} | {} | {} | {} | {} | {} |",
@@ -278,8 +325,12 @@ pub fn render(context: &Context<'_>) -> Result<String, String> {
         );
     }
     if let (Some(small), Some(large)) = (
-        sizes.first().and_then(|s| find(&rows, &format!("allowlist-{s}"))),
-        sizes.last().and_then(|s| find(&rows, &format!("allowlist-{s}"))),
+        sizes
+            .first()
+            .and_then(|s| find(&rows, &format!("allowlist-{s}"))),
+        sizes
+            .last()
+            .and_then(|s| find(&rows, &format!("allowlist-{s}"))),
     ) {
         let ratio = large.delta / small.delta;
         let _ = writeln!(
@@ -313,7 +364,10 @@ pub fn render(context: &Context<'_>) -> Result<String, String> {
     );
 
     let _ = writeln!(out, "\n## Raw samples\n");
-    let _ = writeln!(out, "Per round: req/s, p50/p99 µs, Envoy CPU µs/req, Δ plain µs/req, RSS MiB.\n");
+    let _ = writeln!(
+        out,
+        "Per round: req/s, p50/p99 µs, Envoy CPU µs/req, Δ plain µs/req, RSS MiB.\n"
+    );
     let _ = writeln!(out, "| variant | round | req/s | p50 | p99 | CPU µs/req | Δ plain | requests | CPU s | RSS MiB |");
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &rows {
@@ -343,7 +397,10 @@ fn host_call_table(out: &mut String, rows: &[Row<'_>]) {
     let Some(passthrough) = find(rows, "wasm-passthrough") else {
         return;
     };
-    let probes: Vec<&Row<'_>> = rows.iter().filter(|r| r.measured.variant.group == Group::HostCalls).collect();
+    let probes: Vec<&Row<'_>> = rows
+        .iter()
+        .filter(|r| r.measured.variant.group == Group::HostCalls)
+        .collect();
     if probes.is_empty() {
         return;
     }
@@ -371,8 +428,18 @@ fn host_call_table(out: &mut String, rows: &[Row<'_>]) {
             .zip(&passthrough.deltas)
             .map(|(probe, floor)| (probe - floor) / f64::from(PROBE_CALLS))
             .collect();
-        let call = probe.measured.variant.probe_call.as_deref().unwrap_or_default();
-        let _ = writeln!(out, "| {} | {} |", call_description(call), fmt(median(per_call), 2));
+        let call = probe
+            .measured
+            .variant
+            .probe_call
+            .as_deref()
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | {} |",
+            call_description(call),
+            fmt(median(per_call), 2)
+        );
     }
 }
 

@@ -135,7 +135,10 @@ fn variant(name: &str, what: &str) -> Variant {
 }
 
 fn plain() -> Variant {
-    variant("plain", "Envoy, router only: the floor every other variant is measured against")
+    variant(
+        "plain",
+        "Envoy, router only: the floor every other variant is measured against",
+    )
 }
 
 fn native() -> Variant {
@@ -187,7 +190,10 @@ fn host_call(call: &str) -> Variant {
         group: Group::HostCalls,
         filters: vec![Filter::Yaml(probe_yaml(&format!("{call} {PROBE_CALLS}")))],
         probe_call: Some(call.to_string()),
-        ..variant(&format!("probe-{call}"), &format!("the probe filter making {PROBE_CALLS} {call} calls per request"))
+        ..variant(
+            &format!("probe-{call}"),
+            &format!("the probe filter making {PROBE_CALLS} {call} calls per request"),
+        )
     }
 }
 
@@ -239,27 +245,48 @@ fn allowlist_alone() -> Variant {
             Module::HostAllowlist,
             allowlist_config(&[ALLOWED_HOST.to_string()]),
         ))],
-        expect: Expect { denies: true, ..Expect::default() },
+        expect: Expect {
+            denies: true,
+            ..Expect::default()
+        },
         modules: vec![Module::HostAllowlist],
-        ..variant("host-allowlist", "our host-allowlist alone (one host listed)")
+        ..variant(
+            "host-allowlist",
+            "our host-allowlist alone (one host listed)",
+        )
     }
 }
 
 fn tagger_alone() -> Variant {
     Variant {
-        filters: vec![Filter::Wasm(WasmFilter::http(Module::SubsetTagger, tagger_config()))],
-        expect: Expect { tags: true, ..Expect::default() },
+        filters: vec![Filter::Wasm(WasmFilter::http(
+            Module::SubsetTagger,
+            tagger_config(),
+        ))],
+        expect: Expect {
+            tags: true,
+            ..Expect::default()
+        },
         modules: vec![Module::SubsetTagger],
-        ..variant("subset-tagger", "our subset-tagger alone (one rule on the host)")
+        ..variant(
+            "subset-tagger",
+            "our subset-tagger alone (one rule on the host)",
+        )
     }
 }
 
 fn access_log_alone() -> Variant {
     Variant {
-        filters: vec![Filter::Wasm(WasmFilter::http(Module::AccessLog, access_log_config()))],
+        filters: vec![Filter::Wasm(WasmFilter::http(
+            Module::AccessLog,
+            access_log_config(),
+        ))],
         access_log: Some(LogFormat::WasmRecord),
         expect: Expect {
-            log_contains: Some(&["\"authority\":\"allowed.example.com\"", "\"gateway\":\"bench\""]),
+            log_contains: Some(&[
+                "\"authority\":\"allowed.example.com\"",
+                "\"gateway\":\"bench\"",
+            ]),
             ..Expect::default()
         },
         modules: vec![Module::AccessLog],
@@ -286,8 +313,15 @@ fn suite() -> Variant {
             tags: true,
             log_contains: Some(&["\"decision\":\"allowed\"", "\"subset\":\"bench\""]),
         },
-        modules: vec![Module::HostAllowlist, Module::SubsetTagger, Module::AccessLog],
-        ..variant("suite", "the three modules in one chain: host-allowlist, subset-tagger, access-log")
+        modules: vec![
+            Module::HostAllowlist,
+            Module::SubsetTagger,
+            Module::AccessLog,
+        ],
+        ..variant(
+            "suite",
+            "the three modules in one chain: host-allowlist, subset-tagger, access-log",
+        )
     }
 }
 
@@ -299,7 +333,10 @@ fn combined() -> Variant {
     })
     .to_string();
     Variant {
-        filters: vec![Filter::Wasm(WasmFilter::http(Module::Gateway, configuration))],
+        filters: vec![Filter::Wasm(WasmFilter::http(
+            Module::Gateway,
+            configuration,
+        ))],
         access_log: Some(LogFormat::WasmRecord),
         expect: Expect {
             denies: true,
@@ -307,7 +344,10 @@ fn combined() -> Variant {
             log_contains: Some(&["\"decision\":\"allowed\"", "\"subset\":\"bench\""]),
         },
         modules: vec![Module::Gateway],
-        ..variant("gateway", "the combined module: the same three features in one filter")
+        ..variant(
+            "gateway",
+            "the combined module: the same three features in one filter",
+        )
     }
 }
 
@@ -325,10 +365,16 @@ fn scaling_ours(size: usize) -> Variant {
             Module::HostAllowlist,
             allowlist_config(&scaling_hosts(size)),
         ))],
-        expect: Expect { denies: true, ..Expect::default() },
+        expect: Expect {
+            denies: true,
+            ..Expect::default()
+        },
         modules: vec![Module::HostAllowlist],
         hosts: Some(size),
-        ..variant(&format!("allowlist-{size}"), &format!("host-allowlist with {size} hosts"))
+        ..variant(
+            &format!("allowlist-{size}"),
+            &format!("host-allowlist with {size} hosts"),
+        )
     }
 }
 
@@ -338,9 +384,15 @@ fn scaling_rbac(size: usize) -> Variant {
     Variant {
         group: Group::Scaling,
         filters: vec![Filter::Yaml(rbac_yaml(&hosts))],
-        expect: Expect { denies: true, ..Expect::default() },
+        expect: Expect {
+            denies: true,
+            ..Expect::default()
+        },
         hosts: Some(size),
-        ..variant(&format!("rbac-{size}"), &format!("RBAC with {size} :authority matchers (list form)"))
+        ..variant(
+            &format!("rbac-{size}"),
+            &format!("RBAC with {size} :authority matchers (list form)"),
+        )
     }
 }
 
@@ -384,7 +436,10 @@ function envoy_on_request(handle)
 end
 "#
     );
-    let indented: String = code.lines().map(|line| format!("        {line}\n")).collect();
+    let indented: String = code
+        .lines()
+        .map(|line| format!("        {line}\n"))
+        .collect();
     format!(
         "- name: envoy.filters.http.lua\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua\n    default_source_code:\n      inline_string: |\n{indented}"
     )

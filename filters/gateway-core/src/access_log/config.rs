@@ -522,19 +522,32 @@ mod schema_tests {
         let schema = schema();
         let cases = [
             ("/properties", serde_json::json!({"zzz": 1})),
-            ("/properties/sinks/properties", serde_json::json!({"sinks": {"zzz": 1}})),
+            (
+                "/properties/sinks/properties",
+                serde_json::json!({"sinks": {"zzz": 1}}),
+            ),
             (
                 "/properties/sinks/properties/http/properties",
                 serde_json::json!({"sinks": {"http": {"cluster": "c", "zzz": 1}}}),
             ),
         ];
         for (pointer, config) in cases {
-            let listed: BTreeSet<String> =
-                schema.pointer(pointer).unwrap().as_object().unwrap().keys().cloned().collect();
+            let listed: BTreeSet<String> = schema
+                .pointer(pointer)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
             let errors = AccessLogConfig::from_json(config.to_string().as_bytes()).unwrap_err();
             let reason = &errors.0[0].reason;
-            let accepted: BTreeSet<String> =
-                reason.split('`').skip(3).step_by(2).map(str::to_string).collect();
+            let accepted: BTreeSet<String> = reason
+                .split('`')
+                .skip(3)
+                .step_by(2)
+                .map(str::to_string)
+                .collect();
             assert_eq!(accepted, listed, "{pointer}: {reason}");
         }
     }
@@ -550,7 +563,10 @@ mod schema_tests {
             top["always_log_response_code_at_least"]["default"],
             defaults.always_log_response_code_at_least
         );
-        assert_eq!(top["sinks"]["default"]["envoy_log"], defaults.sinks.envoy_log);
+        assert_eq!(
+            top["sinks"]["default"]["envoy_log"],
+            defaults.sinks.envoy_log
+        );
         let http = AccessLogConfig::from_json(br#"{"sinks": {"http": {"cluster": "c"}}}"#)
             .unwrap()
             .sinks
@@ -558,9 +574,15 @@ mod schema_tests {
             .unwrap();
         let listed = &top["sinks"]["properties"]["http"]["properties"];
         assert_eq!(listed["path"]["default"], http.path);
-        assert_eq!(listed["flush_interval_ms"]["default"], http.flush_interval_ms);
+        assert_eq!(
+            listed["flush_interval_ms"]["default"],
+            http.flush_interval_ms
+        );
         assert_eq!(listed["batch_size"]["default"], http.batch_size);
-        assert_eq!(listed["max_buffered_records"]["default"], http.max_buffered_records);
+        assert_eq!(
+            listed["max_buffered_records"]["default"],
+            http.max_buffered_records
+        );
         assert_eq!(listed["timeout_ms"]["default"], http.timeout_ms);
         assert_eq!(listed["max_in_flight"]["default"], http.max_in_flight);
     }

@@ -520,11 +520,16 @@ fn what_other_filters_publish_is_embedded_only_when_well_formed() {
 /// (valid JSON, but not what our filters write) broke the record, which must be one NDJSON line.
 #[test]
 fn a_published_object_with_line_breaks_keeps_the_record_on_one_line() {
-    let host = TestHost::proxied_request()
-        .with(ALLOWLIST_DECISION, "{\r\n  \"decision\": \"denied\",\n  \"rule\": \"a\\nb\"\r}");
+    let host = TestHost::proxied_request().with(
+        ALLOWLIST_DECISION,
+        "{\r\n  \"decision\": \"denied\",\n  \"rule\": \"a\\nb\"\r}",
+    );
     let mut sinks = RecordingSinks::default();
     let config = AccessLogConfig::from_json(br#"{"sinks": {"filter_state": true}}"#).unwrap();
-    assert_eq!(log_http_request(&config, &host, &mut sinks), Outcome::Logged);
+    assert_eq!(
+        log_http_request(&config, &host, &mut sinks),
+        Outcome::Logged
+    );
     let record = &sinks.filter_state[0];
     assert!(!record.contains(['\n', '\r']), "{record:?}");
     let fields: serde_json::Value = serde_json::from_str(record).unwrap();

@@ -5,12 +5,12 @@
 
 use super::config::AccessLogConfig;
 use super::host::{int64, property, uint64, Host};
-use crate::json::JsonObject;
 use super::published::{subset, Published};
 use super::redaction::{redact_query, REDACTED};
 use super::response_flags::short_codes;
 use super::time::rfc3339_millis;
 use super::traceparent;
+use crate::json::JsonObject;
 
 /// Records are a few hundred bytes; one allocation up front covers most.
 const RECORD_CAPACITY: usize = 768;

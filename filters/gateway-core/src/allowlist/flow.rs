@@ -654,18 +654,31 @@ mod tests {
     fn the_scheme_is_read_only_when_a_port_can_matter() {
         let allowlist = Allowlist::from_json(br#"{"hosts": ["www.google.com"]}"#).unwrap();
         let request = FixedHost::request(Some("www.google.com"), "https", None);
-        assert_eq!(allowlist.decide_request(&request).decision.outcome, Outcome::Allowed);
-        assert_eq!(request.reads.get(), [1, 0, 1, 0], "no port anywhere: the scheme is not read");
+        assert_eq!(
+            allowlist.decide_request(&request).decision.outcome,
+            Outcome::Allowed
+        );
+        assert_eq!(
+            request.reads.get(),
+            [1, 0, 1, 0],
+            "no port anywhere: the scheme is not read"
+        );
         // A port in the authority: the scheme tells whether it is the default one, dropped from the
         // canonical form.
         let request = FixedHost::request(Some("www.google.com:443"), "https", None);
         let verdict = allowlist.decide_request(&request);
-        assert_eq!(verdict.canonical_authority.as_deref(), Some("www.google.com"));
+        assert_eq!(
+            verdict.canonical_authority.as_deref(),
+            Some("www.google.com")
+        );
         assert_eq!(request.reads.get(), [1, 1, 1, 0]);
         // Entries with ports: the scheme's default port decides which apply.
         let allowlist = Allowlist::from_json(br#"{"hosts": ["www.google.com:443"]}"#).unwrap();
         let request = FixedHost::request(Some("www.google.com"), "https", None);
-        assert_eq!(allowlist.decide_request(&request).decision.outcome, Outcome::Allowed);
+        assert_eq!(
+            allowlist.decide_request(&request).decision.outcome,
+            Outcome::Allowed
+        );
         assert_eq!(request.reads.get(), [1, 1, 1, 0]);
     }
 }

@@ -206,8 +206,10 @@ mod tests {
     /// list is refused.
     #[test]
     fn json_schema_agrees_with_the_parser() {
-        let schema: serde_json::Value =
-            serde_json::from_str(include_str!("../../../../schemas/host-allowlist.schema.json")).unwrap();
+        let schema: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../schemas/host-allowlist.schema.json"
+        ))
+        .unwrap();
         for example in schema["examples"].as_array().unwrap() {
             Allowlist::from_json(example.to_string().as_bytes())
                 .unwrap_or_else(|errors| panic!("{example}: {errors}"));
@@ -215,7 +217,10 @@ mod tests {
         let properties = schema["properties"].as_object().unwrap();
         let mut names: Vec<&str> = properties.keys().map(String::as_str).collect();
         names.sort_unstable();
-        assert_eq!(names, ["deny", "host_regex", "hosts", "mode", "on_sni_mismatch"]);
+        assert_eq!(
+            names,
+            ["deny", "host_regex", "hosts", "mode", "on_sni_mismatch"]
+        );
         for (name, property) in properties {
             let values = match property["enum"].as_array() {
                 Some(values) => values.clone(),

@@ -345,7 +345,11 @@ mod tests {
             // Internationalised names arrive as canonical A-labels, in any case.
             ("xn--bcher-kva.de", name("xn--bcher-kva.de"), None),
             ("XN--BCHER-KVA.de.:443", name("xn--bcher-kva.de"), Some(443)),
-            ("xn--r8jz45g.xn--zckzah", name("xn--r8jz45g.xn--zckzah"), None),
+            (
+                "xn--r8jz45g.xn--zckzah",
+                name("xn--r8jz45g.xn--zckzah"),
+                None,
+            ),
         ];
         for (input, host, port) in cases {
             let authority = Authority::parse(input)
@@ -456,7 +460,10 @@ mod tests {
     #[test]
     fn host_parse_reads_a_bare_host_such_as_an_sni() {
         assert_eq!(Host::parse("WWW.Google.com."), Ok(name("www.google.com")));
-        assert_eq!(Host::parse("XN--Bcher-KVA.de"), Ok(name("xn--bcher-kva.de")));
+        assert_eq!(
+            Host::parse("XN--Bcher-KVA.de"),
+            Ok(name("xn--bcher-kva.de"))
+        );
         assert_eq!(Host::parse("bücher.de"), Err(AuthorityError::InvalidIdn));
         assert_eq!(
             Host::parse("10.0.0.7"),

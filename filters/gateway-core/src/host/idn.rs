@@ -47,7 +47,10 @@ pub(crate) fn suggest_a_labels(name: &str) -> Option<String> {
             if lowercase.iter().all(char::is_ascii) {
                 return Some(lowercase.into_iter().collect());
             }
-            if !lowercase.iter().all(|&c| c.is_ascii() || has_plain_a_label(c)) {
+            if !lowercase
+                .iter()
+                .all(|&c| c.is_ascii() || has_plain_a_label(c))
+            {
                 return None;
             }
             punycode::encode(&lowercase).map(|encoded| format!("xn--{encoded}"))
@@ -140,7 +143,11 @@ mod tests {
             ("straße.de", "xn--strae-oqa.de"),
         ];
         for (name, expected) in cases {
-            assert_eq!(suggest_a_labels(name).as_deref(), Some(expected), "{name:?}");
+            assert_eq!(
+                suggest_a_labels(name).as_deref(),
+                Some(expected),
+                "{name:?}"
+            );
         }
     }
 

@@ -251,7 +251,9 @@ mod tests {
             ),
             (
                 "(L) 3<nen>B<gumi><kinpachi><sensei>",
-                vec![0x0033, 0x5E74, 0x0042, 0x7D44, 0x91D1, 0x516B, 0x5148, 0x751F],
+                vec![
+                    0x0033, 0x5E74, 0x0042, 0x7D44, 0x91D1, 0x516B, 0x5148, 0x751F,
+                ],
                 "3B-ww4c5e180e575a65lsy2b",
             ),
             (
@@ -274,7 +276,9 @@ mod tests {
             ),
             (
                 "(O) <hitotsu><yane><no><shita>2",
-                vec![0x3072, 0x3068, 0x3064, 0x5C4B, 0x6839, 0x306E, 0x4E0B, 0x0032],
+                vec![
+                    0x3072, 0x3068, 0x3064, 0x5C4B, 0x6839, 0x306E, 0x4E0B, 0x0032,
+                ],
                 "2-u9tlzr9756bt3uc0v",
             ),
             (
@@ -287,7 +291,9 @@ mod tests {
             ),
             (
                 "(Q) <pafii>de<runba>",
-                vec![0x30D1, 0x30D5, 0x30A3, 0x30FC, 0x0064, 0x0065, 0x30EB, 0x30F3, 0x30D0],
+                vec![
+                    0x30D1, 0x30D5, 0x30A3, 0x30FC, 0x0064, 0x0065, 0x30EB, 0x30F3, 0x30D0,
+                ],
                 "de-jg4avhby1noc0d",
             ),
             (
@@ -295,7 +301,11 @@ mod tests {
                 vec![0x305D, 0x306E, 0x30B9, 0x30D4, 0x30FC, 0x30C9, 0x3067],
                 "d9juau41awczczp",
             ),
-            ("(S) -> $1.00 <-", "-> $1.00 <-".chars().map(u32::from).collect(), "-> $1.00 <--"),
+            (
+                "(S) -> $1.00 <-",
+                "-> $1.00 <-".chars().map(u32::from).collect(),
+                "-> $1.00 <--",
+            ),
         ]
     }
 

@@ -223,7 +223,8 @@ mod tests {
 
     #[test]
     fn invalid_patterns_give_one_line_each() {
-        let errors = compile(&["ok", "a)|(b", "[z-a]", "fine", "(unclosed", "\\p{L}+"]).unwrap_err();
+        let errors =
+            compile(&["ok", "a)|(b", "[z-a]", "fine", "(unclosed", "\\p{L}+"]).unwrap_err();
         let lines: Vec<String> = errors.iter().map(|error| error.to_string()).collect();
         assert_eq!(
             lines,
