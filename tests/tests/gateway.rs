@@ -221,6 +221,11 @@ fn one_json_record_per_request_with_decision_and_subset() {
         gateway.envoy.stat("wasmcustom.access_log.records").unwrap(),
         Some(2)
     );
+    // Both records' attributes came from one evaluation, the denial's (no upstream) too.
+    let one_by_one = gateway
+        .envoy
+        .stat("wasmcustom.access_log.attributes_read_one_by_one");
+    assert_eq!(one_by_one.unwrap(), Some(0));
 }
 
 #[test]

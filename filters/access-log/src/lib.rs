@@ -8,7 +8,7 @@
 use std::rc::Rc;
 
 use gateway_core::access_log::{log_connection, log_http_request, AccessLogConfig};
-use proxy_host::access_log::{Collector, Metrics, ProxyHost, ProxySinks};
+use proxy_host::access_log::{Collector, Metrics, ProxyHost, ProxySinks, RecordAttributes};
 use proxy_host::{load_configuration, FilterMode};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
@@ -27,6 +27,8 @@ struct AccessLogRoot {
     config: Option<Rc<AccessLogConfig>>,
     metrics: Option<Metrics>,
     collector: Option<Collector>,
+    /// The configuration's record attributes in Envoy; `None` reads them one by one.
+    attributes: Option<RecordAttributes>,
 }
 
 impl Context for AccessLogRoot {
@@ -64,6 +66,10 @@ impl RootContext for AccessLogRoot {
             .map(Collector::tick_period)
             .unwrap_or_default();
         let _ = hostcalls::set_tick_period(tick);
+        if let Some(previous) = self.attributes.take() {
+            previous.delete();
+        }
+        self.attributes = RecordAttributes::create(FILTER_NAME, self.mode);
         self.config = Some(Rc::new(config));
         true
     }
@@ -93,6 +99,7 @@ impl AccessLogRoot {
     fn logger(&self) -> Option<Logger> {
         Some(Logger {
             config: Rc::clone(self.config.as_ref()?),
+            attributes: self.attributes,
             sinks: ProxySinks {
                 collector: self.collector.as_ref().map(Collector::buffer),
                 metrics: self.metrics?,
@@ -103,6 +110,7 @@ impl AccessLogRoot {
 
 struct Logger {
     config: Rc<AccessLogConfig>,
+    attributes: Option<RecordAttributes>,
     sinks: ProxySinks,
 }
 
@@ -117,9 +125,9 @@ impl HttpContext for AccessLogHttp {
         #[cfg(feature = "test-trap")]
         proxy_host::trap_if_requested(FILTER_NAME);
         if let Some(logger) = &mut self.0 {
-            let outcome =
-                log_http_request(&logger.config, &ProxyHost::default(), &mut logger.sinks);
-            logger.sinks.metrics.count(outcome);
+            let host = ProxyHost::new(logger.attributes);
+            let outcome = log_http_request(&logger.config, &host, &mut logger.sinks);
+            logger.sinks.metrics.count(outcome, &host);
         }
     }
 }
@@ -132,8 +140,9 @@ impl Context for AccessLogStream {}
 impl StreamContext for AccessLogStream {
     fn on_log(&mut self) {
         if let Some(logger) = &mut self.0 {
-            let outcome = log_connection(&logger.config, &ProxyHost::default(), &mut logger.sinks);
-            logger.sinks.metrics.count(outcome);
+            let host = ProxyHost::new(logger.attributes);
+            let outcome = log_connection(&logger.config, &host, &mut logger.sinks);
+            logger.sinks.metrics.count(outcome, &host);
         }
     }
 }

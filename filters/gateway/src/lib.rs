@@ -18,8 +18,10 @@ use gateway_core::allowlist::{Allowlist, RequestHost as AllowlistRequest};
 use gateway_core::filter_state::SUBSET_TAG;
 use gateway_core::gateway::GatewayConfig;
 use gateway_core::subset::{RequestHost as SubsetRequest, TaggerConfig};
-use proxy_host::access_log::{Collector, Metrics, ProxySinks};
-use proxy_host::{allowlist, load_configuration, property_text, set_filter_state, subset};
+use proxy_host::access_log::{Collector, Metrics, ProxySinks, RecordAttributes};
+use proxy_host::{
+    allowlist, load_configuration, property_text, set_filter_state, subset, FilterMode,
+};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
@@ -44,6 +46,8 @@ struct Features {
 struct GatewayRoot {
     features: Option<Rc<Features>>,
     collector: Option<Collector>,
+    /// The access log's record attributes in Envoy; `None` reads them one by one.
+    attributes: Option<RecordAttributes>,
 }
 
 impl Context for GatewayRoot {
@@ -87,6 +91,12 @@ impl RootContext for GatewayRoot {
             .map(Collector::tick_period)
             .unwrap_or_default();
         let _ = hostcalls::set_tick_period(tick);
+        if let Some(previous) = self.attributes.take() {
+            previous.delete();
+        }
+        if config.access_log.is_some() {
+            self.attributes = RecordAttributes::create(FILTER_NAME, FilterMode::Http);
+        }
         self.features = Some(Rc::new(Features {
             allowlist: config
                 .allowlist
@@ -120,6 +130,7 @@ impl RootContext for GatewayRoot {
         Some(Box::new(GatewayHttp {
             features: self.features.clone(),
             collector: self.collector.as_ref().map(Collector::buffer),
+            attributes: self.attributes,
             context_id,
             allowlist_decision: None,
             subset_tag: None,
@@ -132,6 +143,7 @@ struct GatewayHttp {
     features: Option<Rc<Features>>,
     /// The worker's `http` sink buffer, when configured.
     collector: Option<Rc<RefCell<BatchBuffer>>>,
+    attributes: Option<RecordAttributes>,
     context_id: u32,
     /// What this stream published, kept for its record.
     allowlist_decision: Option<String>,
@@ -196,12 +208,14 @@ impl HttpContext for GatewayHttp {
                 .is_some()
                 .then(|| self.allowlist_decision.take()),
             features.subset.is_some().then(|| self.subset_tag.take()),
+            self.attributes,
         );
         let mut sinks = ProxySinks {
             collector: self.collector.clone(),
             metrics: *metrics,
         };
-        metrics.count(log_http_request(config, &host, &mut sinks));
+        let outcome = log_http_request(config, &host, &mut sinks);
+        metrics.count(outcome, host.proxy());
     }
 }
 

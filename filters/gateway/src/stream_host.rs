@@ -3,7 +3,7 @@
 
 use gateway_core::access_log::Host;
 use gateway_core::filter_state::{ALLOWLIST_DECISION, SUBSET_TAG};
-use proxy_host::access_log::ProxyHost;
+use proxy_host::access_log::{ProxyHost, RecordAttributes};
 
 pub struct StreamHost {
     /// `Some` when the allowlist feature runs here: its decision (`None` if it did not decide).
@@ -15,12 +15,21 @@ pub struct StreamHost {
 }
 
 impl StreamHost {
-    pub fn new(allowlist: Option<Option<String>>, subset: Option<Option<String>>) -> Self {
+    pub fn new(
+        allowlist: Option<Option<String>>,
+        subset: Option<Option<String>>,
+        attributes: Option<RecordAttributes>,
+    ) -> Self {
         Self {
             allowlist,
             subset,
-            proxy: ProxyHost::default(),
+            proxy: ProxyHost::new(attributes),
         }
+    }
+
+    /// What was read from the proxy, for the access log's counters.
+    pub fn proxy(&self) -> &ProxyHost {
+        &self.proxy
     }
 }
 

@@ -9,24 +9,113 @@ use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use gateway_core::access_log::{property, BatchBuffer, Host, HttpSinkConfig, Outcome, Sinks};
+use gateway_core::access_log::{
+    property, AttributeList, AttributeValues, BatchBuffer, Host, HttpSinkConfig, Outcome, Sinks,
+    CONNECTION_RECORD_ATTRIBUTES, HTTP_RECORD_ATTRIBUTES,
+};
 use gateway_core::filter_state::ACCESS_LOG_RECORD;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{LogLevel, MapType};
 
-use crate::Counter;
+use crate::{Counter, FilterMode};
+
+/// The record's attributes as one CEL expression that Envoy holds for the configuration
+/// ([`AttributeList`]); the streams evaluate it.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordAttributes {
+    token: u32,
+    list: &'static AttributeList,
+}
+
+impl RecordAttributes {
+    /// Has Envoy create the expression for the records of `mode`'s streams. `None`, and the
+    /// attributes are read one by one, when Envoy has no `expr_create` or refuses the expression.
+    pub fn create(filter: &str, mode: FilterMode) -> Option<Self> {
+        let list = match mode {
+            FilterMode::Http => &HTTP_RECORD_ATTRIBUTES,
+            FilterMode::Network => &CONNECTION_RECORD_ATTRIBUTES,
+        };
+        let expression = list.cel_expression();
+        let answer = hostcalls::call_foreign_function("expr_create", Some(expression.as_bytes()));
+        match answer.ok().flatten().as_deref().map(<[u8; 4]>::try_from) {
+            Some(Ok(token)) => Some(Self {
+                token: u32::from_le_bytes(token),
+                list,
+            }),
+            _ => {
+                crate::log(
+                    LogLevel::Info,
+                    &format!(
+                        "{filter}: Envoy cannot evaluate CEL expressions (expr_create); \
+                         the record's attributes are read one by one"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Frees the expression in Envoy, when a new configuration replaces it.
+    pub fn delete(self) {
+        let _ = hostcalls::call_foreign_function("expr_delete", Some(&self.token.to_le_bytes()));
+    }
+
+    /// The values for the running stream; `None` when the evaluation fails (an attribute missing
+    /// that the list expects, typically), and the attributes are read one by one.
+    fn evaluate(self) -> Option<AttributeValues> {
+        let answer =
+            hostcalls::call_foreign_function("expr_evaluate", Some(&self.token.to_le_bytes()));
+        let values = answer
+            .ok()
+            .flatten()
+            .and_then(|answer| self.list.values(&answer));
+        if values.is_none() {
+            crate::log(
+                LogLevel::Debug,
+                "access log: the attribute list did not evaluate; reading them one by one",
+            );
+        }
+        values
+    }
+}
 
 /// Reads the stream whose callback is running. Each value Envoy hands over costs a call into the VM
-/// to allocate it (about a microsecond a read, BENCHMARKS.md), so the request headers come from one
-/// read of the whole map, made when the first is needed, and so do `request.method`,
-/// `request.path`, `request.useragent` and `request.id`, which Envoy itself derives from those
-/// headers (`:method`, `:path`, `user-agent`, `x-request-id`). Every other property is one read.
+/// to allocate it (about a microsecond a read, BENCHMARKS.md), so:
+/// - the record's attributes come from one evaluation of [`RecordAttributes`], made when the first
+///   is needed (after the sampling decision, whose attributes are not in the list);
+/// - the request headers come from one read of the whole map, made when the first is needed, and
+///   so do `request.method`, `request.path`, `request.useragent` and `request.id`, which Envoy
+///   itself derives from those headers (`:method`, `:path`, `user-agent`, `x-request-id`);
+/// - every other property is one read.
 #[derive(Debug, Default)]
 pub struct ProxyHost {
+    attributes: Option<RecordAttributes>,
+    attribute_values: OnceCell<Option<AttributeValues>>,
     request_headers: OnceCell<Vec<(String, Vec<u8>)>>,
 }
 
 impl ProxyHost {
+    pub fn new(attributes: Option<RecordAttributes>) -> Self {
+        Self {
+            attributes,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the record's attributes were read one by one, not from the list's evaluation.
+    pub fn read_attributes_one_by_one(&self) -> bool {
+        self.attributes.is_none() || matches!(self.attribute_values.get(), Some(None))
+    }
+
+    /// `Some` with the attribute's value if the evaluated list has it.
+    fn listed_attribute(&self, path: &[&str]) -> Option<Option<Vec<u8>>> {
+        let attributes = self.attributes.filter(|a| a.list.covers(path))?;
+        self.attribute_values
+            .get_or_init(|| attributes.evaluate())
+            .as_ref()?
+            .get(path)
+    }
+
     /// The first value of a request header, as `get_header_map_value` would answer it.
     fn first_request_header(&self, name: &str) -> Option<Vec<u8>> {
         self.request_headers
@@ -46,7 +135,9 @@ impl Host for ProxyHost {
             _ if path == property::REQUEST_PATH => self.first_request_header(":path"),
             _ if path == property::REQUEST_USER_AGENT => self.first_request_header("user-agent"),
             _ if path == property::REQUEST_ID => self.first_request_header("x-request-id"),
-            _ => hostcalls::get_property(path.to_vec()).ok().flatten(),
+            _ => self
+                .listed_attribute(path)
+                .unwrap_or_else(|| hostcalls::get_property(path.to_vec()).ok().flatten()),
         }
     }
 
@@ -83,6 +174,9 @@ pub fn now_millis() -> Option<u64> {
 pub struct Metrics {
     /// Records built and handed to the sinks.
     records: Counter,
+    /// Records whose attributes were read one by one: Envoy could not evaluate the attribute list
+    /// (see [`RecordAttributes`]). The same record, at a higher cost.
+    attributes_read_one_by_one: Counter,
     /// Requests and connections that sampling left out.
     sampled_out: Counter,
     /// Records in batches the collector answered with a 2xx.
@@ -97,6 +191,10 @@ impl Metrics {
     pub fn define(filter: &str) -> Self {
         Self {
             records: Counter::define(filter, "access_log.records"),
+            attributes_read_one_by_one: Counter::define(
+                filter,
+                "access_log.attributes_read_one_by_one",
+            ),
             sampled_out: Counter::define(filter, "access_log.sampled_out"),
             sent: Counter::define(filter, "access_log.sent"),
             dropped: Counter::define(filter, "access_log.dropped"),
@@ -104,9 +202,15 @@ impl Metrics {
         }
     }
 
-    pub fn count(self, outcome: Outcome) {
+    /// Counts the outcome of one record's flow, which read the stream through `host`.
+    pub fn count(self, outcome: Outcome, host: &ProxyHost) {
         match outcome {
-            Outcome::Logged => self.records.add(1),
+            Outcome::Logged => {
+                self.records.add(1);
+                if host.read_attributes_one_by_one() {
+                    self.attributes_read_one_by_one.add(1);
+                }
+            }
             Outcome::SampledOut => self.sampled_out.add(1),
         }
     }

@@ -18,6 +18,9 @@ use serde_json::Value;
 /// sent): generous, since the machine is shared; every wait ends as soon as the thing happens.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// Records whose attributes Envoy could not hand over in one evaluation.
+pub const ATTRIBUTES_READ_ONE_BY_ONE: &str = "wasmcustom.access_log.attributes_read_one_by_one";
+
 pub struct Gateway {
     pub envoy: Envoy,
     pub addr: SocketAddr,
@@ -130,6 +133,13 @@ impl Gateway {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Envoy handed every record's attributes over in one evaluation of the attribute list: none
+    /// was read one by one. The counter must exist, so a misspelt name cannot pass.
+    pub fn assert_attributes_read_together(&self) {
+        let one_by_one = self.envoy.stat(ATTRIBUTES_READ_ONE_BY_ONE).unwrap();
+        assert_eq!(one_by_one, Some(0), "{}", self.log_tail());
     }
 
     /// A stat's current value, 0 when Envoy has not defined it.

@@ -50,6 +50,7 @@ fn an_upstream_that_is_down_is_recorded_with_uf() {
         record.get("upstream_service_time").is_none(),
         "no upstream answered: {context}"
     );
+    gateway.assert_attributes_read_together();
 }
 
 #[test]
@@ -80,6 +81,7 @@ fn an_upstream_that_resets_before_answering_is_recorded_with_uc() {
         broken.addr().to_string(),
         "{context}"
     );
+    gateway.assert_attributes_read_together();
 }
 
 #[test]
@@ -153,4 +155,5 @@ fn an_upstream_that_resets_mid_response_is_recorded_with_envoys_flags() {
         );
         assert_eq!(number(record, "bytes_sent"), 10, "{context}");
     }
+    gateway.assert_attributes_read_together();
 }

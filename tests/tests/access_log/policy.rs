@@ -72,6 +72,8 @@ fn a_denied_request_is_logged_with_the_decision_and_never_reaches_the_upstream()
         "only the allowed request reached the upstream: {seen:#?}"
     );
     assert_eq!(seen[0].authority(), Some("allowed.example.com"));
+    // A local reply has no upstream: the list reads those attributes behind `has()`.
+    gateway.assert_attributes_read_together();
 }
 
 #[test]

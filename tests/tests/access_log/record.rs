@@ -171,6 +171,7 @@ fn an_allowed_request_is_recorded_field_by_field_over_http1_and_http2() {
         gateway.stat("wasmcustom.access_log.records"),
         cases.len() as u64
     );
+    gateway.assert_attributes_read_together();
 }
 
 #[test]

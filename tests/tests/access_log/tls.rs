@@ -12,7 +12,7 @@ use e2e::upstream::Upstream;
 use e2e::wasm_filter::{network_filters_yaml, WasmFilter};
 use gateway_core::access_log::ENVOY_LOG_PREFIX;
 
-use crate::common::{assert_no_placeholders, number, text, WAIT};
+use crate::common::{assert_no_placeholders, number, text, ATTRIBUTES_READ_ONE_BY_ONE, WAIT};
 
 #[test]
 fn a_tls_passthrough_connection_is_recorded_with_its_sni() {
@@ -98,4 +98,7 @@ fn a_tls_passthrough_connection_is_recorded_with_its_sni() {
     ] {
         assert!(record.get(absent).is_none(), "{absent} present: {context}");
     }
+    // The connection's own list (no request) evaluated too.
+    let one_by_one = envoy.stat(ATTRIBUTES_READ_ONE_BY_ONE).unwrap();
+    assert_eq!(one_by_one, Some(0), "{context}");
 }

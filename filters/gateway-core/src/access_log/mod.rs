@@ -6,6 +6,7 @@
 //! [`log_http_request`] or [`log_connection`] in `on_log`; the `http` sink's [`BatchBuffer`] lives
 //! in its root context.
 
+mod attribute_list;
 mod batch;
 mod config;
 mod flow;
@@ -21,6 +22,9 @@ mod traceparent;
 #[cfg(test)]
 mod flow_tests;
 
+pub use attribute_list::{
+    AttributeList, AttributeValues, CONNECTION_RECORD_ATTRIBUTES, HTTP_RECORD_ATTRIBUTES,
+};
 pub use batch::{Batch, BatchBuffer, BatchCounts};
 pub use config::{AccessLogConfig, HttpSinkConfig, SinksConfig};
 pub use flow::{log_connection, log_http_request, Outcome, Sinks, ENVOY_LOG_PREFIX};

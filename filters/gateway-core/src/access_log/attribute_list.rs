@@ -1,0 +1,286 @@
+//! The record's Envoy attributes in one host call. Every value Envoy hands to a filter costs a call
+//! back into the VM to allocate it, which makes one `get_property` per attribute the access log's
+//! largest cost (BENCHMARKS.md). Envoy can instead evaluate one CEL expression, a list of the
+//! attributes, through its `expr_create` / `expr_evaluate` foreign functions, and hand over every
+//! value in one answer. The lists, their expression and the reading of the answer are here; the
+//! filter creates the expression once per configuration and falls back to one read per attribute
+//! when Envoy cannot create or evaluate it.
+
+use super::host::property;
+
+/// One attribute of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attribute {
+    pub path: &'static [&'static str],
+    /// An attribute that Envoy may not have (no upstream for a local reply, no route matched): it
+    /// is read behind `has()`, since a missing one would fail the whole evaluation. The others are
+    /// always set when `on_log` runs, so they skip the extra lookup; should one be missing after
+    /// all, the evaluation fails and the filter reads the attributes one by one.
+    pub may_be_absent: bool,
+}
+
+const fn always(path: &'static [&'static str]) -> Attribute {
+    Attribute {
+        path,
+        may_be_absent: false,
+    }
+}
+
+const fn maybe(path: &'static [&'static str]) -> Attribute {
+    Attribute {
+        path,
+        may_be_absent: true,
+    }
+}
+
+/// The attributes of one kind of record that are read together. What sampling needs is read before
+/// the decision, on its own, so that a sampled-out request pays for nothing more; the request
+/// headers' attributes come from the one read of the header map.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AttributeList(&'static [Attribute]);
+
+/// An HTTP request's record.
+pub const HTTP_RECORD_ATTRIBUTES: AttributeList = AttributeList(&[
+    always(property::REQUEST_TIME),
+    always(property::REQUEST_PROTOCOL),
+    always(property::RESPONSE_FLAGS),
+    always(property::RESPONSE_CODE_DETAILS),
+    always(property::REQUEST_SIZE),
+    always(property::RESPONSE_SIZE),
+    maybe(property::REQUEST_DURATION),
+    maybe(property::UPSTREAM_ADDRESS),
+    maybe(property::CLUSTER_NAME),
+    maybe(property::UPSTREAM_TRANSPORT_FAILURE_REASON),
+    always(property::DESTINATION_ADDRESS),
+    always(property::SOURCE_ADDRESS),
+    always(property::REQUESTED_SERVER_NAME),
+    maybe(property::ROUTE_NAME),
+]);
+
+/// A TCP connection's record. A connection has no `request.duration`; it is listed all the same,
+/// as the record asks for it.
+pub const CONNECTION_RECORD_ATTRIBUTES: AttributeList = AttributeList(&[
+    always(property::REQUEST_TIME),
+    always(property::RESPONSE_FLAGS),
+    always(property::REQUEST_SIZE),
+    always(property::RESPONSE_SIZE),
+    maybe(property::REQUEST_DURATION),
+    maybe(property::UPSTREAM_ADDRESS),
+    maybe(property::CLUSTER_NAME),
+    maybe(property::UPSTREAM_TRANSPORT_FAILURE_REASON),
+    always(property::DESTINATION_ADDRESS),
+    always(property::SOURCE_ADDRESS),
+    always(property::REQUESTED_SERVER_NAME),
+]);
+
+impl AttributeList {
+    /// The CEL expression for `expr_create`: a list with one element per attribute, in order. An
+    /// attribute Envoy does not have is an empty string, which is how `get_property` reports an
+    /// empty value too: the record leaves both out.
+    pub fn cel_expression(&self) -> String {
+        let elements: Vec<String> = self
+            .0
+            .iter()
+            .map(|attribute| {
+                let name = attribute.path.join(".");
+                if attribute.may_be_absent {
+                    format!("has({name}) ? {name} : ''")
+                } else {
+                    name
+                }
+            })
+            .collect();
+        format!("[{}]", elements.join(", "))
+    }
+
+    /// Whether the list has the attribute at `path`.
+    pub fn covers(&self, path: &[&str]) -> bool {
+        self.0.iter().any(|attribute| attribute.path == path)
+    }
+
+    /// The values in an `expr_evaluate` answer: the list in proxy-wasm's pairs format (a count,
+    /// then each element's size, then the elements, each followed by a NUL; Envoy writes a list's
+    /// element as a pair's key with an empty value). `None` for an answer of any other shape.
+    pub fn values(&'static self, answer: &[u8]) -> Option<AttributeValues> {
+        let elements = pairs_keys(answer)?;
+        if elements.len() != self.0.len() {
+            return None;
+        }
+        let values = elements
+            .into_iter()
+            .map(|value| (!value.is_empty()).then(|| value.to_vec()))
+            .collect();
+        Some(AttributeValues { list: self, values })
+    }
+}
+
+/// The keys of a proxy-wasm pairs buffer whose values are all empty, or `None`.
+fn pairs_keys(buffer: &[u8]) -> Option<Vec<&[u8]>> {
+    let (count, mut rest) = take_u32(buffer)?;
+    let mut sizes = Vec::new();
+    for _ in 0..count {
+        let (key_size, after_key) = take_u32(rest)?;
+        let (value_size, after_value) = take_u32(after_key)?;
+        if value_size != 0 {
+            return None;
+        }
+        sizes.push(key_size);
+        rest = after_value;
+    }
+    let mut keys = Vec::with_capacity(sizes.len());
+    for size in sizes {
+        let size = usize::try_from(size).ok()?;
+        let key = rest.get(..size)?;
+        // The key's NUL, then the empty value's.
+        rest = match rest.get(size..)? {
+            [0, 0, after @ ..] => after,
+            _ => return None,
+        };
+        keys.push(key);
+    }
+    rest.is_empty().then_some(keys)
+}
+
+fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let (word, rest) = bytes.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*word), rest))
+}
+
+/// The values of one evaluation.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AttributeValues {
+    list: &'static AttributeList,
+    values: Vec<Option<Vec<u8>>>,
+}
+
+impl AttributeValues {
+    /// `Some` with the attribute's value (`None` when absent or empty) if the list has it; `None`
+    /// if it does not, and the attribute must be read on its own.
+    pub fn get(&self, path: &[&str]) -> Option<Option<Vec<u8>>> {
+        let index = self.list.0.iter().position(|a| a.path == path)?;
+        self.values.get(index).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    /// A pairs buffer as Envoy writes a list: every element a key with an empty value.
+    fn list_answer(elements: &[&[u8]]) -> Vec<u8> {
+        let mut buffer = u32::try_from(elements.len())
+            .unwrap()
+            .to_le_bytes()
+            .to_vec();
+        for element in elements {
+            buffer.extend(u32::try_from(element.len()).unwrap().to_le_bytes());
+            buffer.extend(0u32.to_le_bytes());
+        }
+        for element in elements {
+            buffer.extend(*element);
+            buffer.extend([0, 0]);
+        }
+        buffer
+    }
+
+    #[test]
+    fn the_expression_lists_every_attribute_and_guards_those_that_may_be_absent() {
+        let expression = CONNECTION_RECORD_ATTRIBUTES.cel_expression();
+        assert_eq!(
+            expression,
+            "[request.time, response.flags, request.size, response.size, \
+             has(request.duration) ? request.duration : '', \
+             has(upstream.address) ? upstream.address : '', \
+             has(xds.cluster_name) ? xds.cluster_name : '', \
+             has(upstream.transport_failure_reason) ? upstream.transport_failure_reason : '', \
+             destination.address, source.address, connection.requested_server_name]"
+        );
+        for list in [&HTTP_RECORD_ATTRIBUTES, &CONNECTION_RECORD_ATTRIBUTES] {
+            let expression = list.cel_expression();
+            for (index, attribute) in list.0.iter().enumerate() {
+                let name = attribute.path.join(".");
+                assert!(expression.contains(&name), "{name} in {expression}");
+                assert!(
+                    !list.0[index + 1..].contains(attribute),
+                    "{name} is listed twice"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_answer_gives_each_attribute_its_value_and_empty_ones_are_absent() {
+        let time = 1_700_000_000_123_000_000_i64.to_le_bytes();
+        // An integer may contain NUL bytes: sizes, not terminators, delimit the elements.
+        let size = 0_i64.to_le_bytes();
+        let answer = list_answer(&[
+            &time,
+            b"0",
+            &size,
+            &size,
+            b"",
+            b"10.0.0.9:443",
+            b"outbound|443||example.com",
+            b"",
+            b"10.0.0.1:8443",
+            b"10.0.0.2:50000",
+            b"example.com",
+        ]);
+        let values = CONNECTION_RECORD_ATTRIBUTES.values(&answer).unwrap();
+        assert_eq!(
+            values.get(property::REQUEST_TIME),
+            Some(Some(time.to_vec()))
+        );
+        assert_eq!(
+            values.get(property::RESPONSE_SIZE),
+            Some(Some(size.to_vec()))
+        );
+        assert_eq!(values.get(property::REQUEST_DURATION), Some(None));
+        assert_eq!(
+            values.get(property::UPSTREAM_TRANSPORT_FAILURE_REASON),
+            Some(None)
+        );
+        assert_eq!(
+            values.get(property::REQUESTED_SERVER_NAME),
+            Some(Some(b"example.com".to_vec()))
+        );
+        // Not in the list: read on its own.
+        assert_eq!(values.get(property::ROUTE_NAME), None);
+        assert_eq!(values.get(property::CONNECTION_ID), None);
+    }
+
+    #[test]
+    fn an_answer_of_another_shape_is_refused() {
+        let eleven: Vec<&[u8]> = vec![b"x"; 11];
+        let good = list_answer(&eleven);
+        assert!(CONNECTION_RECORD_ATTRIBUTES.values(&good).is_some());
+        let mut trailing = good.clone();
+        trailing.push(0);
+        let mut map = good.clone();
+        // The first element's value size: a map's pair, not a list's element.
+        map[8] = 1;
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", Vec::new()),
+            ("count only", 11u32.to_le_bytes().to_vec()),
+            ("one element short", list_answer(&eleven[1..])),
+            (
+                "one element over",
+                list_answer(&[eleven.as_slice(), &[b"x"]].concat()),
+            ),
+            ("truncated", good[..good.len() - 1].to_vec()),
+            ("trailing byte", trailing),
+            ("a value", map),
+            ("a size past the end", {
+                let mut far = good.clone();
+                far[4] = 0xff;
+                far
+            }),
+        ];
+        for (what, answer) in cases {
+            assert_eq!(CONNECTION_RECORD_ATTRIBUTES.values(&answer), None, "{what}");
+        }
+    }
+}
