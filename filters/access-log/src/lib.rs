@@ -8,7 +8,9 @@
 use std::rc::Rc;
 
 use gateway_core::access_log::{log_connection, log_http_request, AccessLogConfig};
-use proxy_host::access_log::{Collector, Metrics, ProxyHost, ProxySinks, RecordAttributes};
+use proxy_host::access_log::{
+    Collector, Metrics, ProxyHost, ProxySinks, RecordAttributes, RecordAttributesSlot,
+};
 use proxy_host::{load_configuration, FilterMode};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
@@ -27,8 +29,8 @@ struct AccessLogRoot {
     config: Option<Rc<AccessLogConfig>>,
     metrics: Option<Metrics>,
     collector: Option<Collector>,
-    /// The configuration's record attributes in Envoy; `None` reads them one by one.
-    attributes: Option<RecordAttributes>,
+    /// The configuration's record attributes in Envoy; none reads them one by one.
+    attributes: RecordAttributesSlot,
 }
 
 impl Context for AccessLogRoot {
@@ -66,10 +68,8 @@ impl RootContext for AccessLogRoot {
             .map(Collector::tick_period)
             .unwrap_or_default();
         let _ = hostcalls::set_tick_period(tick);
-        if let Some(previous) = self.attributes.take() {
-            previous.delete();
-        }
-        self.attributes = RecordAttributes::create(FILTER_NAME, self.mode);
+        self.attributes
+            .replace(RecordAttributes::create(FILTER_NAME, self.mode));
         self.config = Some(Rc::new(config));
         true
     }
@@ -99,7 +99,7 @@ impl AccessLogRoot {
     fn logger(&self) -> Option<Logger> {
         Some(Logger {
             config: Rc::clone(self.config.as_ref()?),
-            attributes: self.attributes,
+            attributes: self.attributes.get(),
             sinks: ProxySinks {
                 collector: self.collector.as_ref().map(Collector::buffer),
                 metrics: self.metrics?,

@@ -18,7 +18,9 @@ use gateway_core::allowlist::{Allowlist, RequestHost as AllowlistRequest};
 use gateway_core::filter_state::SUBSET_TAG;
 use gateway_core::gateway::GatewayConfig;
 use gateway_core::subset::{RequestHost as SubsetRequest, TaggerConfig};
-use proxy_host::access_log::{Collector, Metrics, ProxySinks, RecordAttributes};
+use proxy_host::access_log::{
+    Collector, Metrics, ProxySinks, RecordAttributes, RecordAttributesSlot,
+};
 use proxy_host::{
     allowlist, load_configuration, property_text, set_filter_state, subset, FilterMode,
 };
@@ -46,8 +48,8 @@ struct Features {
 struct GatewayRoot {
     features: Option<Rc<Features>>,
     collector: Option<Collector>,
-    /// The access log's record attributes in Envoy; `None` reads them one by one.
-    attributes: Option<RecordAttributes>,
+    /// The access log's record attributes in Envoy; none reads them one by one.
+    attributes: RecordAttributesSlot,
 }
 
 impl Context for GatewayRoot {
@@ -91,12 +93,12 @@ impl RootContext for GatewayRoot {
             .map(Collector::tick_period)
             .unwrap_or_default();
         let _ = hostcalls::set_tick_period(tick);
-        if let Some(previous) = self.attributes.take() {
-            previous.delete();
-        }
-        if config.access_log.is_some() {
-            self.attributes = RecordAttributes::create(FILTER_NAME, FilterMode::Http);
-        }
+        self.attributes.replace(
+            config
+                .access_log
+                .as_ref()
+                .and_then(|_| RecordAttributes::create(FILTER_NAME, FilterMode::Http)),
+        );
         self.features = Some(Rc::new(Features {
             allowlist: config
                 .allowlist
@@ -130,7 +132,7 @@ impl RootContext for GatewayRoot {
         Some(Box::new(GatewayHttp {
             features: self.features.clone(),
             collector: self.collector.as_ref().map(Collector::buffer),
-            attributes: self.attributes,
+            attributes: self.attributes.get(),
             context_id,
             allowlist_decision: None,
             subset_tag: None,

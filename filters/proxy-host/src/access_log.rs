@@ -55,8 +55,7 @@ impl RecordAttributes {
         }
     }
 
-    /// Frees the expression in Envoy, when a new configuration replaces it.
-    pub fn delete(self) {
+    fn delete(self) {
         let _ = hostcalls::call_foreign_function("expr_delete", Some(&self.token.to_le_bytes()));
     }
 
@@ -76,6 +75,31 @@ impl RecordAttributes {
             );
         }
         values
+    }
+}
+
+/// A root context's [`RecordAttributes`], replaced with each configuration and freed in Envoy with
+/// the root context: Envoy deletes a root context when a new configuration replaces it, but keeps
+/// the VM, and the expressions created in it.
+#[derive(Debug, Default)]
+pub struct RecordAttributesSlot(Option<RecordAttributes>);
+
+impl RecordAttributesSlot {
+    pub fn replace(&mut self, attributes: Option<RecordAttributes>) {
+        if let Some(previous) = std::mem::replace(&mut self.0, attributes) {
+            previous.delete();
+        }
+    }
+
+    /// The handle for a stream context.
+    pub fn get(&self) -> Option<RecordAttributes> {
+        self.0
+    }
+}
+
+impl Drop for RecordAttributesSlot {
+    fn drop(&mut self) {
+        self.replace(None);
     }
 }
 
