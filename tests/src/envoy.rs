@@ -28,6 +28,9 @@ pub struct EnvoyOptions {
     pub concurrency: u32,
     /// Extra component log levels, such as `wasm:debug`.
     pub component_log_level: Option<String>,
+    /// A command that runs Envoy, with its arguments (`valgrind --tool=callgrind …`); empty runs
+    /// Envoy directly. The process, and so [`Envoy::pid`], is the wrapper's.
+    pub wrapper: Vec<String>,
 }
 
 impl EnvoyOptions {
@@ -37,6 +40,7 @@ impl EnvoyOptions {
             bootstrap,
             concurrency: 1,
             component_log_level: None,
+            wrapper: Vec::new(),
         }
     }
 }
@@ -309,7 +313,14 @@ fn spawn(options: &EnvoyOptions, dir: &Path) -> Result<Child> {
         .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     let log = File::create(dir.join("envoy.log")).map_err(|e| e.to_string())?;
     let log_err = log.try_clone().map_err(|e| e.to_string())?;
-    let mut command = Command::new(&bin);
+    let mut command = match options.wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(&bin);
+            command
+        }
+        None => Command::new(&bin),
+    };
     command
         .arg("--config-path")
         .arg(&config)

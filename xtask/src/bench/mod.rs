@@ -4,9 +4,12 @@
 //! combined module, allowlist sizes) runs in its own Envoy (`--concurrency 1`, pinned with taskset
 //! to core 0), all started up front and functionally checked. Then rounds of load, interleaved
 //! (A B C … A B C …), from wrk on core 1 against a backend Envoy also on core 1. The robust figure
-//! is Envoy's CPU time per request minus plain Envoy's in the same round. Writes `BENCHMARKS.md`.
+//! is Envoy's CPU time per request minus plain Envoy's in the same round. A full run then counts
+//! the main variants' instructions per request under callgrind (`--instructions` does only that).
+//! Writes `BENCHMARKS.md`.
 
 mod check;
+mod instructions;
 mod measure;
 mod report;
 mod variants;
@@ -21,6 +24,7 @@ use e2e::template::{self, Vars};
 use e2e::{modules, paths};
 
 use crate::{cmd, setup};
+use instructions::Counted;
 use measure::Sample;
 use variants::{Variant, ALLOWED_HOST};
 
@@ -66,21 +70,25 @@ pub struct Measured {
     pub samples: Vec<Sample>,
 }
 
-/// The command line: `--quick`, and `--only a,b,…` to measure some variants (plain Envoy always).
+/// The command line: `--quick` (timed rounds only, shorter), `--instructions` (the callgrind
+/// counts only), and `--only a,b,…` to measure some variants (plain Envoy always).
 struct Options {
     quick: bool,
+    instructions_only: bool,
     only: Option<Vec<String>>,
 }
 
 fn options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         quick: false,
+        instructions_only: false,
         only: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => options.quick = true,
+            "--instructions" => options.instructions_only = true,
             "--only" => {
                 let names = args
                     .next()
@@ -89,7 +97,7 @@ fn options(args: &[String]) -> Result<Options, String> {
             }
             other => {
                 return Err(format!(
-                    "unexpected argument {other:?}: the options are --quick and --only a,b,…"
+                    "unexpected argument {other:?}: the options are --quick, --instructions and --only a,b,…"
                 ))
             }
         }
@@ -120,24 +128,37 @@ fn selected(quick: bool, only: Option<&[String]>) -> Result<Vec<Variant>, String
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    let Options { quick, only } = options(args)?;
+    let Options {
+        quick,
+        instructions_only,
+        only,
+    } = options(args)?;
     let plan = Plan::new(quick);
     let started = Instant::now();
     let variants = selected(quick, only.as_deref())?;
     setup::run()?;
     cmd::build_modules()?;
     cmd::run(&mut modules::build_command_for(&[variants::PROBE_PACKAGE]))?;
-    require_tools()?;
+    require_tools(!instructions_only, instructions_only || !quick)?;
     let load_before = report::load_average();
     // This process (the functional checks, wrk's parent) stays off the measured core.
     measure::pin(std::process::id(), measure::LOAD_CPU)?;
 
     let backend = start_backend()?;
     let backend_port = backend.listener_addr("backend")?.port();
+    if instructions_only {
+        let counted = count_instructions(&variants, backend_port)?;
+        print!("\n{}", instructions::section(&counted));
+        println!(
+            "bench: --instructions run, BENCHMARKS.md left as it was ({:.0?})",
+            started.elapsed()
+        );
+        return Ok(());
+    }
     let mut running = Vec::with_capacity(variants.len());
     for variant in variants {
         println!("bench: starting and checking {}", variant.name);
-        running.push(start_variant(variant, backend_port)?);
+        running.push(start_variant(variant, backend_port, Vec::new())?);
     }
 
     println!("bench: warming up ({:?} each)", plan.warm_up);
@@ -181,6 +202,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
         })
         .collect();
     print!("{}", report::summary(&measured));
+    // A quick run stays within its few minutes: callgrind runs Envoy some fifty times slower.
+    let counted = if quick {
+        Vec::new()
+    } else {
+        let variants: Vec<Variant> = measured.iter().map(|m| m.variant.clone()).collect();
+        count_instructions(&variants, backend_port)?
+    };
+    if !counted.is_empty() {
+        print!("\n{}", instructions::section(&counted));
+    }
     if only.is_some() {
         // A partial run is for looking into one cost; BENCHMARKS.md is the whole comparison.
         println!(
@@ -199,6 +230,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 plan.duration,
             )),
             measured: &measured,
+            instructions: &counted,
         })?;
         let path = paths::workspace_root().join("BENCHMARKS.md");
         std::fs::write(&path, &text).map_err(|error| format!("{}: {error}", path.display()))?;
@@ -212,8 +244,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn require_tools() -> Result<(), String> {
-    for (tool, package) in [("wrk", "wrk"), ("taskset", "util-linux")] {
+/// The tools of the timed rounds and of the instruction counts.
+fn require_tools(timed: bool, counted: bool) -> Result<(), String> {
+    let mut tools = vec![("taskset", "util-linux")];
+    if timed {
+        tools.push(("wrk", "wrk"));
+    }
+    if counted {
+        tools.extend([
+            ("valgrind", "valgrind"),
+            ("callgrind_control", "valgrind"),
+            ("h2load", "nghttp2-client"),
+        ]);
+    }
+    for (tool, package) in tools {
         if cmd::output(Command::new("sh").args(["-c", &format!("command -v {tool}")])).is_none() {
             return Err(format!("{tool} not found: apt-get install {package}"));
         }
@@ -237,7 +281,34 @@ fn start_backend() -> Result<Envoy, String> {
     Ok(envoy)
 }
 
-fn start_variant(variant: Variant, backend_port: u16) -> Result<Running, String> {
+/// Each main variant's instructions per request, one variant at a time under callgrind.
+fn count_instructions(variants: &[Variant], backend_port: u16) -> Result<Vec<Counted>, String> {
+    let mut counted = Vec::new();
+    for variant in variants.iter().filter(|v| instructions::counts(v)) {
+        println!(
+            "bench: counting {}'s instructions under callgrind",
+            variant.name
+        );
+        let profiles = Envoy::work_dir(&format!("bench-callgrind-{}", variant.name))?;
+        let wrapper = instructions::wrapper(profiles.path());
+        let running = start_variant(variant.clone(), backend_port, wrapper)?;
+        let per_request =
+            instructions::per_request(&running.envoy, profiles.path(), &url(running.addr))
+                .map_err(|error| format!("{}: {error}", variant.name))?;
+        counted.push(Counted {
+            name: variant.name.clone(),
+            per_request,
+        });
+    }
+    Ok(counted)
+}
+
+/// Starts `variant`'s Envoy (through `wrapper`, when not empty) and checks that it works.
+fn start_variant(
+    variant: Variant,
+    backend_port: u16,
+    wrapper: Vec<String>,
+) -> Result<Running, String> {
     let work_dir = Envoy::work_dir(&format!("bench-{}", variant.name))?;
     let access_log = work_dir.path().join("access.log");
     let vars = Vars::new()
@@ -245,7 +316,10 @@ fn start_variant(variant: Variant, backend_port: u16) -> Result<Running, String>
         .set("HTTP_FILTERS", variant.http_filters_yaml())
         .set("ACCESS_LOG", variant.access_log_yaml(&access_log));
     let bootstrap = template::render_file(&templates_dir().join("gateway.yaml"), &vars)?;
-    let options = EnvoyOptions::new(&format!("bench-{}", variant.name), bootstrap);
+    let options = EnvoyOptions {
+        wrapper,
+        ..EnvoyOptions::new(&format!("bench-{}", variant.name), bootstrap)
+    };
     let envoy =
         Envoy::start_in(options, work_dir).map_err(|error| format!("{}: {error}", variant.name))?;
     measure::pin(envoy.pid(), measure::ENVOY_CPU)?;

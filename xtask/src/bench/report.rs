@@ -10,6 +10,7 @@ use std::time::Duration;
 use e2e::modules::Module;
 use e2e::paths;
 
+use super::instructions::{self, Counted};
 use super::measure::{CONNECTIONS, ENVOY_CPU, LOAD_CPU};
 use super::variants::{Group, PROBE_CALLS};
 use super::{Measured, Plan};
@@ -27,6 +28,8 @@ pub struct Context<'a> {
     pub elapsed: Duration,
     pub wrk_example: String,
     pub measured: &'a [Measured],
+    /// Empty in a quick run.
+    pub instructions: &'a [Counted],
 }
 
 pub fn load_average() -> String {
@@ -270,6 +273,15 @@ pub fn render(context: &Context<'_>) -> Result<String, String> {
                 modules.join("; ")
             },
         );
+    }
+
+    if context.instructions.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nA quick run counts no instructions; `cargo xtask bench` or `--instructions` does."
+        );
+    } else {
+        let _ = write!(out, "\n{}", instructions::section(context.instructions));
     }
 
     let _ = writeln!(out, "\n## Allowlist size (request host listed last)\n");

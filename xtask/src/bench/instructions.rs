@@ -1,0 +1,174 @@
+//! Instructions per request under callgrind: each main variant's Envoy runs under
+//! `valgrind --tool=callgrind`, takes a warm-up, then a fixed number of requests between zeroing
+//! and dumping the counters. Unlike CPU time on a shared machine, the count does not move from one
+//! run to the next (a few parts in ten thousand), so it shows small changes that the timed rounds'
+//! noise hides. It is a proxy, not a time: a cache miss or a system call counts as little as any
+//! other instruction, which is why the timed rounds stay the headline figures.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use e2e::envoy::Envoy;
+
+use super::variants::{Variant, ALLOWED_HOST};
+use crate::cmd;
+
+/// Requests counted per variant, and taken before counting (V8 compiles the Wasm code lazily and
+/// tiers it up; Envoy warms its own caches).
+pub const REQUESTS: u64 = 2000;
+const WARM_UP_REQUESTS: u64 = 500;
+/// Keep-alive connections of the fixed-count client.
+const CONNECTIONS: u32 = 4;
+
+/// The command that runs Envoy under callgrind, its profiles written into `dir`.
+pub fn wrapper(dir: &Path) -> Vec<String> {
+    vec![
+        "valgrind".into(),
+        "--tool=callgrind".into(),
+        // V8 writes and rewrites the machine code it runs.
+        "--smc-check=all-non-file".into(),
+        format!("--callgrind-out-file={}/callgrind.out.%p", dir.display()),
+        "--quiet".into(),
+    ]
+}
+
+/// The instructions Envoy `envoy` (started under [`wrapper`], profiles in `dir`) executes per
+/// request of [`REQUESTS`] to `url`. `Err` when a request fails or the profile cannot be read.
+pub fn per_request(envoy: &Envoy, dir: &Path, url: &str) -> Result<f64, String> {
+    send(url, WARM_UP_REQUESTS)?;
+    let pid = envoy.pid().to_string();
+    cmd::run(Command::new("callgrind_control").args(["--zero", &pid]))?;
+    send(url, REQUESTS)?;
+    cmd::run(Command::new("callgrind_control").args(["--dump", &pid]))?;
+    let profile = dir.join(format!("callgrind.out.{pid}.1"));
+    let text = std::fs::read_to_string(&profile)
+        .map_err(|error| format!("{}: {error}", profile.display()))?;
+    let instructions = total_instructions(&text)
+        .ok_or_else(|| format!("{}: no `summary:` line", profile.display()))?;
+    Ok(instructions as f64 / REQUESTS as f64)
+}
+
+pub fn h2load_command(url: &str, requests: u64) -> Command {
+    let mut command = Command::new("h2load");
+    command
+        .args(["--h1", "-n"])
+        .arg(requests.to_string())
+        .arg("-c")
+        .arg(CONNECTIONS.to_string())
+        .args(["-H"])
+        .arg(format!(":authority: {ALLOWED_HOST}"))
+        .arg(url);
+    command
+}
+
+/// Sends `requests` over [`CONNECTIONS`] keep-alive HTTP/1.1 connections; every answer must be 2xx.
+fn send(url: &str, requests: u64) -> Result<(), String> {
+    let mut command = h2load_command(url, requests);
+    let shown = cmd::show(&command);
+    let output = command
+        .output()
+        .map_err(|error| format!("cannot run `{shown}`: {error}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match successes(&stdout) {
+        Some(count) if output.status.success() && count == requests => Ok(()),
+        _ => Err(format!(
+            "`{shown}` did not get {requests} 2xx answers ({}):\n{stdout}",
+            output.status
+        )),
+    }
+}
+
+/// The 2xx count of h2load's `status codes: 2000 2xx, 0 3xx, 0 4xx, 0 5xx` line.
+fn successes(h2load_output: &str) -> Option<u64> {
+    let codes = h2load_output
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("status codes:"))?;
+    codes
+        .split(',')
+        .find_map(|part| part.trim().strip_suffix(" 2xx"))?
+        .parse()
+        .ok()
+}
+
+/// A callgrind profile's event total (`summary: 123` with only the default `Ir` event).
+fn total_instructions(profile: &str) -> Option<u64> {
+    profile
+        .lines()
+        .find_map(|line| line.strip_prefix("summary:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// One variant's count.
+pub struct Counted {
+    pub name: String,
+    pub per_request: f64,
+}
+
+/// The `BENCHMARKS.md` section.
+pub fn section(counted: &[Counted]) -> String {
+    let mut out = String::from("## Instructions per request (callgrind)\n\n");
+    let _ = writeln!(
+        out,
+        "Each main variant once more, alone, under `{}`: {WARM_UP_REQUESTS} requests \
+         to warm up, then {REQUESTS} (`{}`) between zeroing and dumping callgrind's counters. The \
+         figure is every instruction the Envoy process executed, divided by the requests. It does \
+         not move between runs, so it shows changes the timed rounds' noise hides; but it is a \
+         proxy for time, not time (a cache miss or a system call counts as one instruction).\n",
+        wrapper(Path::new("DIR")).join(" "),
+        cmd::show(&h2load_command("http://127.0.0.1:PORT/", REQUESTS)),
+    );
+    let _ = writeln!(
+        out,
+        "| variant | instructions/req | Δ plain | Δ / Δ native |\n|---|---:|---:|---:|"
+    );
+    let of = |name: &str| {
+        counted
+            .iter()
+            .find(|c| c.name == name)
+            .map_or(f64::NAN, |c| c.per_request)
+    };
+    let plain = of("plain");
+    let native = of("native") - plain;
+    for count in counted {
+        let delta = count.per_request - plain;
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:+.0} | {:.2} |",
+            count.name,
+            count.per_request,
+            delta,
+            delta / native
+        );
+    }
+    out
+}
+
+/// Whether the bench measures instructions for `variant`: the main comparison, not the allowlist
+/// sizes or the host-call probes, whose timed figures answer their questions.
+pub fn counts(variant: &Variant) -> bool {
+    variant.group == super::variants::Group::Main
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn h2load_status_codes_give_the_successes() {
+        let output = "finished in 1.2s, 1600 req/s, 200KB/s\n\
+                      requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed\n\
+                      status codes: 1998 2xx, 0 3xx, 2 4xx, 0 5xx\n";
+        assert_eq!(successes(output), Some(1998));
+        assert_eq!(successes("requests: 0 total"), None);
+    }
+
+    #[test]
+    fn the_profile_summary_is_the_total() {
+        let profile = "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nsummary: 154087115\n";
+        assert_eq!(total_instructions(profile), Some(154_087_115));
+        assert_eq!(total_instructions("events: Ir\n"), None);
+    }
+}
