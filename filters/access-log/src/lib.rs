@@ -69,7 +69,7 @@ impl RootContext for AccessLogRoot {
             .unwrap_or_default();
         let _ = hostcalls::set_tick_period(tick);
         self.attributes
-            .replace(RecordAttributes::create(FILTER_NAME, self.mode));
+            .replace(RecordAttributes::create(FILTER_NAME, self.mode, &config));
         self.config = Some(Rc::new(config));
         true
     }
@@ -125,7 +125,7 @@ impl HttpContext for AccessLogHttp {
         #[cfg(feature = "test-trap")]
         proxy_host::trap_if_requested(FILTER_NAME);
         if let Some(logger) = &mut self.0 {
-            let host = ProxyHost::new(logger.attributes);
+            let host = ProxyHost::new(logger.attributes.clone());
             let outcome = log_http_request(&logger.config, &host, &mut logger.sinks);
             logger.sinks.metrics.count(outcome, &host);
         }
@@ -140,7 +140,7 @@ impl Context for AccessLogStream {}
 impl StreamContext for AccessLogStream {
     fn on_log(&mut self) {
         if let Some(logger) = &mut self.0 {
-            let host = ProxyHost::new(logger.attributes);
+            let host = ProxyHost::new(logger.attributes.clone());
             let outcome = log_connection(&logger.config, &host, &mut logger.sinks);
             logger.sinks.metrics.count(outcome, &host);
         }

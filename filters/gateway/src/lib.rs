@@ -97,7 +97,7 @@ impl RootContext for GatewayRoot {
             config
                 .access_log
                 .as_ref()
-                .and_then(|_| RecordAttributes::create(FILTER_NAME, FilterMode::Http)),
+                .and_then(|config| RecordAttributes::create(FILTER_NAME, FilterMode::Http, config)),
         );
         self.features = Some(Rc::new(Features {
             allowlist: config
@@ -210,7 +210,7 @@ impl HttpContext for GatewayHttp {
                 .is_some()
                 .then(|| self.allowlist_decision.take()),
             features.subset.is_some().then(|| self.subset_tag.take()),
-            self.attributes,
+            self.attributes.clone(),
         );
         let mut sinks = ProxySinks {
             collector: self.collector.clone(),

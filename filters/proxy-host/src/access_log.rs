@@ -10,8 +10,8 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use gateway_core::access_log::{
-    property, AttributeList, AttributeValues, BatchBuffer, Host, HttpSinkConfig, Outcome, Sinks,
-    CONNECTION_RECORD_ATTRIBUTES, HTTP_RECORD_ATTRIBUTES,
+    property, AccessLogConfig, AttributeList, AttributeValues, BatchBuffer, Host, HttpSinkConfig,
+    Outcome, Sinks,
 };
 use gateway_core::filter_state::ACCESS_LOG_RECORD;
 use proxy_wasm::hostcalls;
@@ -21,26 +21,27 @@ use crate::{Counter, FilterMode};
 
 /// The record's attributes as one CEL expression that Envoy holds for the configuration
 /// ([`AttributeList`]); the streams evaluate it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RecordAttributes {
     token: u32,
-    list: &'static AttributeList,
+    list: Rc<AttributeList>,
 }
 
 impl RecordAttributes {
-    /// Has Envoy create the expression for the records of `mode`'s streams. `None`, and the
-    /// attributes are read one by one, when Envoy has no `expr_create` or refuses the expression.
-    pub fn create(filter: &str, mode: FilterMode) -> Option<Self> {
+    /// Has Envoy create the expression for the records of `mode`'s streams under `config`. `None`,
+    /// and the attributes are read one by one, when Envoy has no `expr_create` or refuses the
+    /// expression.
+    pub fn create(filter: &str, mode: FilterMode, config: &AccessLogConfig) -> Option<Self> {
         let list = match mode {
-            FilterMode::Http => &HTTP_RECORD_ATTRIBUTES,
-            FilterMode::Network => &CONNECTION_RECORD_ATTRIBUTES,
+            FilterMode::Http => AttributeList::http_record(config),
+            FilterMode::Network => AttributeList::connection_record(),
         };
         let expression = list.cel_expression();
         let answer = hostcalls::call_foreign_function("expr_create", Some(expression.as_bytes()));
         match answer.ok().flatten().as_deref().map(<[u8; 4]>::try_from) {
             Some(Ok(token)) => Some(Self {
                 token: u32::from_le_bytes(token),
-                list,
+                list: Rc::new(list),
             }),
             _ => {
                 crate::log(
@@ -55,13 +56,13 @@ impl RecordAttributes {
         }
     }
 
-    fn delete(self) {
+    fn delete(&self) {
         let _ = hostcalls::call_foreign_function("expr_delete", Some(&self.token.to_le_bytes()));
     }
 
     /// The values for the running stream; `None` when the evaluation fails (an attribute missing
     /// that the list expects, typically), and the attributes are read one by one.
-    fn evaluate(self) -> Option<AttributeValues> {
+    fn evaluate(&self) -> Option<AttributeValues> {
         let answer =
             hostcalls::call_foreign_function("expr_evaluate", Some(&self.token.to_le_bytes()));
         let values = answer
@@ -93,7 +94,7 @@ impl RecordAttributesSlot {
 
     /// The handle for a stream context.
     pub fn get(&self) -> Option<RecordAttributes> {
-        self.0
+        self.0.clone()
     }
 }
 
@@ -133,7 +134,7 @@ impl ProxyHost {
 
     /// `Some` with the attribute's value if the evaluated list has it.
     fn listed_attribute(&self, path: &[&str]) -> Option<Option<Vec<u8>>> {
-        let attributes = self.attributes.filter(|a| a.list.covers(path))?;
+        let attributes = self.attributes.as_ref().filter(|a| a.list.covers(path))?;
         self.attribute_values
             .get_or_init(|| attributes.evaluate())
             .as_ref()?
@@ -170,9 +171,12 @@ impl Host for ProxyHost {
     }
 
     fn response_header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
-            .ok()
-            .flatten()
+        self.listed_attribute(&["response", "headers", name])
+            .unwrap_or_else(|| {
+                hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
+                    .ok()
+                    .flatten()
+            })
     }
 
     fn now_nanos(&self) -> Option<i64> {

@@ -134,13 +134,16 @@ pub fn section(counted: &[Counted]) -> String {
     let native = of("native") - plain;
     for count in counted {
         let delta = count.per_request - plain;
+        // Without native in the run (`--only`), there is no ratio.
+        let ratio = if native.is_finite() {
+            format!("{:.2}", delta / native)
+        } else {
+            "–".to_string()
+        };
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:+.0} | {:.2} |",
-            count.name,
-            count.per_request,
-            delta,
-            delta / native
+            "| {} | {:.0} | {:+.0} | {ratio} |",
+            count.name, count.per_request, delta
         );
     }
     out

@@ -6,7 +6,8 @@
 //! filter creates the expression once per configuration and falls back to one read per attribute
 //! when Envoy cannot create or evaluate it.
 
-use super::host::property;
+use super::config::AccessLogConfig;
+use super::host::{property, UPSTREAM_SERVICE_TIME_HEADER};
 
 /// One attribute of a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +18,29 @@ pub struct Attribute {
     /// always set when `on_log` runs, so they skip the extra lookup; should one be missing after
     /// all, the evaluation fails and the filter reads the attributes one by one.
     pub may_be_absent: bool,
+}
+
+impl Attribute {
+    /// `request.time`; a map's entry as `response.headers['x-envoy-upstream-service-time']`. One
+    /// that may be absent is guarded with `has()` (a field) or `in` (a map's key).
+    fn cel_element(&self) -> String {
+        let (name, guard) = match self.path {
+            [map @ .., key] if self.path.len() > 2 => {
+                let map = map.join(".");
+                (format!("{map}['{key}']"), format!("'{key}' in {map}"))
+            }
+            _ => {
+                let name = self.path.join(".");
+                let guard = format!("has({name})");
+                (name, guard)
+            }
+        };
+        if self.may_be_absent {
+            format!("{guard} ? {name} : ''")
+        } else {
+            name
+        }
+    }
 }
 
 const fn always(path: &'static [&'static str]) -> Attribute {
@@ -33,14 +57,13 @@ const fn maybe(path: &'static [&'static str]) -> Attribute {
     }
 }
 
-/// The attributes of one kind of record that are read together. What sampling needs is read before
-/// the decision, on its own, so that a sampled-out request pays for nothing more; the request
-/// headers' attributes come from the one read of the header map.
-#[derive(Debug, PartialEq, Eq)]
-pub struct AttributeList(&'static [Attribute]);
+/// The response header the record writes as `upstream_service_time`, in the list as the
+/// `response.headers` map's entry.
+const UPSTREAM_SERVICE_TIME: &[&str] = &["response", "headers", UPSTREAM_SERVICE_TIME_HEADER];
 
-/// An HTTP request's record.
-pub const HTTP_RECORD_ATTRIBUTES: AttributeList = AttributeList(&[
+/// An HTTP request's record. The response code, which sampling needs, is added when every record
+/// is kept ([`AttributeList::http_record`]).
+const HTTP_RECORD: [Attribute; 15] = [
     always(property::REQUEST_TIME),
     always(property::REQUEST_PROTOCOL),
     always(property::RESPONSE_FLAGS),
@@ -55,11 +78,12 @@ pub const HTTP_RECORD_ATTRIBUTES: AttributeList = AttributeList(&[
     always(property::SOURCE_ADDRESS),
     always(property::REQUESTED_SERVER_NAME),
     maybe(property::ROUTE_NAME),
-]);
+    maybe(UPSTREAM_SERVICE_TIME),
+];
 
 /// A TCP connection's record. A connection has no `request.duration`; it is listed all the same,
 /// as the record asks for it.
-pub const CONNECTION_RECORD_ATTRIBUTES: AttributeList = AttributeList(&[
+const CONNECTION_RECORD: [Attribute; 11] = [
     always(property::REQUEST_TIME),
     always(property::RESPONSE_FLAGS),
     always(property::REQUEST_SIZE),
@@ -71,25 +95,36 @@ pub const CONNECTION_RECORD_ATTRIBUTES: AttributeList = AttributeList(&[
     always(property::DESTINATION_ADDRESS),
     always(property::SOURCE_ADDRESS),
     always(property::REQUESTED_SERVER_NAME),
-]);
+];
+
+/// The attributes of one kind of record that are read together. What sampling needs is read before
+/// the decision, on its own, so that a sampled-out request pays for nothing more; the request
+/// headers' attributes come from the one read of the header map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeList(Vec<Attribute>);
 
 impl AttributeList {
+    /// An HTTP request's record. When `config` keeps every record, sampling reads nothing first, and
+    /// the response code is in the list too.
+    pub fn http_record(config: &AccessLogConfig) -> Self {
+        let mut attributes = HTTP_RECORD.to_vec();
+        if config.keeps_every_record() {
+            // Missing when the client left before any response.
+            attributes.push(maybe(property::RESPONSE_CODE));
+        }
+        Self(attributes)
+    }
+
+    /// A TCP connection's record.
+    pub fn connection_record() -> Self {
+        Self(CONNECTION_RECORD.to_vec())
+    }
+
     /// The CEL expression for `expr_create`: a list with one element per attribute, in order. An
     /// attribute Envoy does not have is an empty string, which is how `get_property` reports an
     /// empty value too: the record leaves both out.
     pub fn cel_expression(&self) -> String {
-        let elements: Vec<String> = self
-            .0
-            .iter()
-            .map(|attribute| {
-                let name = attribute.path.join(".");
-                if attribute.may_be_absent {
-                    format!("has({name}) ? {name} : ''")
-                } else {
-                    name
-                }
-            })
-            .collect();
+        let elements: Vec<String> = self.0.iter().map(Attribute::cel_element).collect();
         format!("[{}]", elements.join(", "))
     }
 
@@ -101,16 +136,18 @@ impl AttributeList {
     /// The values in an `expr_evaluate` answer: the list in proxy-wasm's pairs format (a count,
     /// then each element's size, then the elements, each followed by a NUL; Envoy writes a list's
     /// element as a pair's key with an empty value). `None` for an answer of any other shape.
-    pub fn values(&'static self, answer: &[u8]) -> Option<AttributeValues> {
+    pub fn values(&self, answer: &[u8]) -> Option<AttributeValues> {
         let elements = pairs_keys(answer)?;
         if elements.len() != self.0.len() {
             return None;
         }
-        let values = elements
-            .into_iter()
-            .map(|value| (!value.is_empty()).then(|| value.to_vec()))
+        let values = self
+            .0
+            .iter()
+            .zip(elements)
+            .map(|(attribute, value)| (attribute.path, (!value.is_empty()).then(|| value.to_vec())))
             .collect();
-        Some(AttributeValues { list: self, values })
+        Some(AttributeValues(values))
     }
 }
 
@@ -146,19 +183,18 @@ fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
     Some((u32::from_le_bytes(*word), rest))
 }
 
-/// The values of one evaluation.
+/// The values of one evaluation, by attribute.
 #[derive(Debug, PartialEq, Eq)]
-pub struct AttributeValues {
-    list: &'static AttributeList,
-    values: Vec<Option<Vec<u8>>>,
-}
+pub struct AttributeValues(Vec<(&'static [&'static str], Option<Vec<u8>>)>);
 
 impl AttributeValues {
     /// `Some` with the attribute's value (`None` when absent or empty) if the list has it; `None`
     /// if it does not, and the attribute must be read on its own.
     pub fn get(&self, path: &[&str]) -> Option<Option<Vec<u8>>> {
-        let index = self.list.0.iter().position(|a| a.path == path)?;
-        self.values.get(index).cloned()
+        self.0
+            .iter()
+            .find(|(listed, _)| *listed == path)
+            .map(|(_, value)| value.clone())
     }
 }
 
@@ -186,11 +222,14 @@ mod tests {
         buffer
     }
 
+    fn config(json: &str) -> AccessLogConfig {
+        AccessLogConfig::from_json(json.as_bytes()).unwrap()
+    }
+
     #[test]
     fn the_expression_lists_every_attribute_and_guards_those_that_may_be_absent() {
-        let expression = CONNECTION_RECORD_ATTRIBUTES.cel_expression();
         assert_eq!(
-            expression,
+            AttributeList::connection_record().cel_expression(),
             "[request.time, response.flags, request.size, response.size, \
              has(request.duration) ? request.duration : '', \
              has(upstream.address) ? upstream.address : '', \
@@ -198,17 +237,45 @@ mod tests {
              has(upstream.transport_failure_reason) ? upstream.transport_failure_reason : '', \
              destination.address, source.address, connection.requested_server_name]"
         );
-        for list in [&HTTP_RECORD_ATTRIBUTES, &CONNECTION_RECORD_ATTRIBUTES] {
+        let http = AttributeList::http_record(&config("{}")).cel_expression();
+        assert!(
+            http.contains(
+                "'x-envoy-upstream-service-time' in response.headers ? \
+                 response.headers['x-envoy-upstream-service-time'] : ''"
+            ),
+            "{http}"
+        );
+        let lists = [
+            AttributeList::connection_record(),
+            AttributeList::http_record(&config("{}")),
+            AttributeList::http_record(&config(r#"{"sample_rate": 0.5}"#)),
+        ];
+        for list in lists {
             let expression = list.cel_expression();
             for (index, attribute) in list.0.iter().enumerate() {
                 let name = attribute.path.join(".");
-                assert!(expression.contains(&name), "{name} in {expression}");
+                assert!(
+                    expression.contains(&attribute.cel_element()),
+                    "{name} in {expression}"
+                );
                 assert!(
                     !list.0[index + 1..].contains(attribute),
                     "{name} is listed twice"
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_response_code_is_listed_only_when_sampling_reads_nothing_first() {
+        let keeps_all = AttributeList::http_record(&config("{}"));
+        assert!(keeps_all.covers(property::RESPONSE_CODE));
+        for sampled in [r#"{"sample_rate": 0.5}"#, r#"{"sample_rate": 0}"#] {
+            let list = AttributeList::http_record(&config(sampled));
+            assert!(!list.covers(property::RESPONSE_CODE), "{sampled}");
+            assert_eq!(list.0.len() + 1, keeps_all.0.len(), "{sampled}");
+        }
+        assert!(!AttributeList::connection_record().covers(property::RESPONSE_CODE));
     }
 
     #[test]
@@ -229,7 +296,7 @@ mod tests {
             b"10.0.0.2:50000",
             b"example.com",
         ]);
-        let values = CONNECTION_RECORD_ATTRIBUTES.values(&answer).unwrap();
+        let values = AttributeList::connection_record().values(&answer).unwrap();
         assert_eq!(
             values.get(property::REQUEST_TIME),
             Some(Some(time.to_vec()))
@@ -254,14 +321,17 @@ mod tests {
 
     #[test]
     fn an_answer_of_another_shape_is_refused() {
+        let list = AttributeList::connection_record();
         let eleven: Vec<&[u8]> = vec![b"x"; 11];
         let good = list_answer(&eleven);
-        assert!(CONNECTION_RECORD_ATTRIBUTES.values(&good).is_some());
+        assert!(list.values(&good).is_some());
         let mut trailing = good.clone();
         trailing.push(0);
         let mut map = good.clone();
         // The first element's value size: a map's pair, not a list's element.
         map[8] = 1;
+        let mut far = good.clone();
+        far[4] = 0xff;
         let cases: Vec<(&str, Vec<u8>)> = vec![
             ("empty", Vec::new()),
             ("count only", 11u32.to_le_bytes().to_vec()),
@@ -273,14 +343,10 @@ mod tests {
             ("truncated", good[..good.len() - 1].to_vec()),
             ("trailing byte", trailing),
             ("a value", map),
-            ("a size past the end", {
-                let mut far = good.clone();
-                far[4] = 0xff;
-                far
-            }),
+            ("a size past the end", far),
         ];
         for (what, answer) in cases {
-            assert_eq!(CONNECTION_RECORD_ATTRIBUTES.values(&answer), None, "{what}");
+            assert_eq!(list.values(&answer), None, "{what}");
         }
     }
 }

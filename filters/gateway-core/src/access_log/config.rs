@@ -185,6 +185,13 @@ impl AccessLogConfig {
         500
     }
 
+    /// Whether sampling keeps every record (`sample_rate` 1, the default): then nothing needs to be
+    /// read before the record to decide.
+    pub fn keeps_every_record(&self) -> bool {
+        // Sampling keeps a record when its key's fraction, in [0, 1), is below the rate.
+        self.sample_rate >= 1.0
+    }
+
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigErrors> {
         let mut config: Self = parse_json(bytes)?;
         let mut errors = ErrorCollector::default();

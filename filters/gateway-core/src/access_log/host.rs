@@ -42,6 +42,9 @@ pub mod property {
     pub const CONNECTION_ID: &[&str] = &["connection", "id"];
 }
 
+/// Envoy's router sets it on a proxied response: the upstream's time in milliseconds.
+pub const UPSTREAM_SERVICE_TIME_HEADER: &str = "x-envoy-upstream-service-time";
+
 /// An integer, timestamp or duration property: proxy-wasm hands them over as 8 little-endian bytes
 /// (timestamps and durations in nanoseconds). Anything else is treated as absent.
 pub fn int64(bytes: &[u8]) -> Option<i64> {

@@ -22,9 +22,7 @@ mod traceparent;
 #[cfg(test)]
 mod flow_tests;
 
-pub use attribute_list::{
-    AttributeList, AttributeValues, CONNECTION_RECORD_ATTRIBUTES, HTTP_RECORD_ATTRIBUTES,
-};
+pub use attribute_list::{AttributeList, AttributeValues};
 pub use batch::{Batch, BatchBuffer, BatchCounts};
 pub use config::{AccessLogConfig, HttpSinkConfig, SinksConfig};
 pub use flow::{log_connection, log_http_request, Outcome, Sinks, ENVOY_LOG_PREFIX};

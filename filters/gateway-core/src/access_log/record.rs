@@ -4,7 +4,7 @@
 //! host does not have is left out, never written as `"-"`.
 
 use super::config::AccessLogConfig;
-use super::host::{int64, property, uint64, Host};
+use super::host::{int64, property, uint64, Host, UPSTREAM_SERVICE_TIME_HEADER};
 use super::published::{subset, Published};
 use super::redaction::{redact_query, REDACTED};
 use super::response_flags::short_codes;
@@ -51,7 +51,7 @@ pub fn http_record(config: &AccessLogConfig, host: &impl Host, read: &Read) -> S
     number_property(&mut record, host, "bytes_received", property::REQUEST_SIZE);
     number_property(&mut record, host, "bytes_sent", property::RESPONSE_SIZE);
     duration(&mut record, host, start);
-    if let Some(time) = host.response_header("x-envoy-upstream-service-time") {
+    if let Some(time) = host.response_header(UPSTREAM_SERVICE_TIME_HEADER) {
         // Istio writes this header's value, a string of milliseconds.
         record.bytes("upstream_service_time", &time);
     }
