@@ -75,30 +75,60 @@ impl JsonObject {
 /// everything else kept as UTF-8.
 pub fn write_string(out: &mut String, value: &str) {
     out.push('"');
+    let bytes = value.as_bytes();
     let mut clean_from = 0;
-    for (index, byte) in value.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        // `index` is at an ASCII byte, hence at a char boundary.
+    loop {
+        let index = next_escape(bytes, clean_from);
+        // `index` is at an ASCII byte or the end, hence at a char boundary.
         out.push_str(value.get(clean_from..index).unwrap_or_default());
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
+        let Some(&byte) = bytes.get(index) else {
+            break;
+        };
+        match byte {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            _ => {
+                let _ = write!(out, "\\u{byte:04x}");
+            }
         }
         clean_from = index + 1;
     }
-    out.push_str(value.get(clean_from..).unwrap_or_default());
     out.push('"');
+}
+
+/// Every byte of a word set to the same value.
+const fn repeated(byte: u8) -> u64 {
+    u64::from_ne_bytes([byte; 8])
+}
+
+/// The index of the first byte at or after `from` that JSON must escape (a control character, `"`
+/// or `\`), or the length. A record is mostly long runs of plain text, so eight bytes are checked
+/// at a time: with the usual bit tricks, `(x - 0x0101…) & !x & 0x8080…` is non-zero exactly when a
+/// byte of `x` is zero, and `(x - n·0x0101…) & !x & 0x8080…` when a byte is below `n`.
+fn next_escape(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = repeated(0x01);
+    const HIGHS: u64 = repeated(0x80);
+    let below = |word: u64, limit: u8| word.wrapping_sub(repeated(limit)) & !word & HIGHS;
+    let zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let mut index = from;
+    while let Some(chunk) = bytes.get(index..).and_then(|rest| rest.first_chunk::<8>()) {
+        let word = u64::from_ne_bytes(*chunk);
+        if below(word, 0x20) | zero(word ^ repeated(b'"')) | zero(word ^ repeated(b'\\')) != 0 {
+            break;
+        }
+        index += 8;
+    }
+    let rest = bytes.get(index..).unwrap_or_default();
+    index
+        + rest
+            .iter()
+            .position(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\')
+            .unwrap_or(rest.len())
 }
 
 #[cfg(test)]
@@ -133,6 +163,24 @@ mod tests {
             assert_eq!(out, expected, "{value:?}");
             let back: String = serde_json::from_str(&out).unwrap();
             assert_eq!(back, value);
+        }
+    }
+
+    /// Each character that needs escaping, at every position of strings around the eight-byte
+    /// word, is escaped as serde_json escapes it.
+    #[test]
+    fn escapes_are_found_at_every_offset() {
+        let specials = ['"', '\\', '\n', '\u{0}', '\u{1f}', '\u{7f}', 'é', ' '];
+        for length in 0..20 {
+            for position in 0..length {
+                for special in specials {
+                    let value: String = (0..length)
+                        .map(|i| if i == position { special } else { 'a' })
+                        .collect();
+                    let expected = serde_json::to_string(&value).unwrap();
+                    assert_eq!(encoded(&value), expected, "{value:?}");
+                }
+            }
         }
     }
 
