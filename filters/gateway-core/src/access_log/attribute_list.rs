@@ -61,28 +61,9 @@ const fn maybe(path: &'static [&'static str]) -> Attribute {
 /// `response.headers` map's entry.
 const UPSTREAM_SERVICE_TIME: &[&str] = &["response", "headers", UPSTREAM_SERVICE_TIME_HEADER];
 
-/// An HTTP request's record. The response code, which sampling needs, is added when every record
-/// is kept ([`AttributeList::http_record`]).
-const HTTP_RECORD: [Attribute; 15] = [
-    always(property::REQUEST_TIME),
-    always(property::REQUEST_PROTOCOL),
-    always(property::RESPONSE_FLAGS),
-    always(property::RESPONSE_CODE_DETAILS),
-    always(property::REQUEST_SIZE),
-    always(property::RESPONSE_SIZE),
-    maybe(property::REQUEST_DURATION),
-    maybe(property::UPSTREAM_ADDRESS),
-    maybe(property::CLUSTER_NAME),
-    maybe(property::UPSTREAM_TRANSPORT_FAILURE_REASON),
-    always(property::DESTINATION_ADDRESS),
-    always(property::SOURCE_ADDRESS),
-    always(property::REQUESTED_SERVER_NAME),
-    maybe(property::ROUTE_NAME),
-    maybe(UPSTREAM_SERVICE_TIME),
-];
-
-/// A TCP connection's record. A connection has no `request.duration`; it is listed all the same,
-/// as the record asks for it.
+/// A TCP connection's record, and the part of an HTTP request's that is the connection's and the
+/// upstream's. A connection has no `request.duration`; it is listed all the same, as the record
+/// asks for it.
 const CONNECTION_RECORD: [Attribute; 11] = [
     always(property::REQUEST_TIME),
     always(property::RESPONSE_FLAGS),
@@ -97,6 +78,15 @@ const CONNECTION_RECORD: [Attribute; 11] = [
     always(property::REQUESTED_SERVER_NAME),
 ];
 
+/// What an HTTP request's record reads besides. The response code, which sampling needs, is added
+/// when every record is kept ([`AttributeList::http_record`]).
+const HTTP_ONLY: [Attribute; 4] = [
+    always(property::REQUEST_PROTOCOL),
+    always(property::RESPONSE_CODE_DETAILS),
+    maybe(property::ROUTE_NAME),
+    maybe(UPSTREAM_SERVICE_TIME),
+];
+
 /// The attributes of one kind of record that are read together. What sampling needs is read before
 /// the decision, on its own, so that a sampled-out request pays for nothing more; the request
 /// headers' attributes come from the one read of the header map.
@@ -107,7 +97,7 @@ impl AttributeList {
     /// An HTTP request's record. When `config` keeps every record, sampling reads nothing first, and
     /// the response code is in the list too.
     pub fn http_record(config: &AccessLogConfig) -> Self {
-        let mut attributes = HTTP_RECORD.to_vec();
+        let mut attributes = [CONNECTION_RECORD.as_slice(), &HTTP_ONLY].concat();
         if config.keeps_every_record() {
             // Missing when the client left before any response.
             attributes.push(maybe(property::RESPONSE_CODE));
