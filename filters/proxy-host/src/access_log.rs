@@ -107,7 +107,8 @@ impl Drop for RecordAttributesSlot {
 /// Reads the stream whose callback is running. Each value Envoy hands over costs a call into the VM
 /// to allocate it (about a microsecond a read, BENCHMARKS.md), so:
 /// - the record's attributes come from one evaluation of [`RecordAttributes`], made when the first
-///   is needed (after the sampling decision, whose attributes are not in the list);
+///   is needed: after the sampling decision if sampling may leave the record out (what it reads is
+///   then not in the list), at the first read if every record is kept;
 /// - the request headers come from one read of the whole map, made when the first is needed, and
 ///   so do `request.method`, `request.path`, `request.useragent` and `request.id`, which Envoy
 ///   itself derives from those headers (`:method`, `:path`, `user-agent`, `x-request-id`);
