@@ -15,6 +15,7 @@ use crate::client::{self, HttpRequest, Protocol};
 use crate::paths;
 use crate::Result;
 
+/// The default [`EnvoyOptions::start_timeout`].
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -31,6 +32,8 @@ pub struct EnvoyOptions {
     /// A command that runs Envoy, with its arguments (`valgrind --tool=callgrind …`); empty runs
     /// Envoy directly. The process, and so [`Envoy::pid`], is the wrapper's.
     pub wrapper: Vec<String>,
+    /// How long Envoy may take to become ready before it is killed.
+    pub start_timeout: Duration,
 }
 
 impl EnvoyOptions {
@@ -41,6 +44,7 @@ impl EnvoyOptions {
             concurrency: 1,
             component_log_level: None,
             wrapper: Vec::new(),
+            start_timeout: START_TIMEOUT,
         }
     }
 }
@@ -81,7 +85,7 @@ impl Envoy {
     pub fn start_in(options: EnvoyOptions, work_dir: TempDir) -> Result<Envoy> {
         let mut child = spawn(&options, work_dir.path())?;
         let log_path = work_dir.path().join("envoy.log");
-        match wait_for_start(&mut child, work_dir.path()) {
+        match wait_for_start(&mut child, work_dir.path(), options.start_timeout) {
             StartOutcome::Ready(admin) => Ok(Envoy {
                 name: options.name,
                 child,
@@ -95,8 +99,9 @@ impl Envoy {
                 tail(&read_log(&log_path), 60)
             )),
             StartOutcome::TimedOut => Err(format!(
-                "envoy {} was not ready after {START_TIMEOUT:?}:\n{}",
+                "envoy {} was not ready after {:?}:\n{}",
                 options.name,
+                options.start_timeout,
                 tail(&read_log(&log_path), 60)
             )),
         }
@@ -108,7 +113,7 @@ impl Envoy {
         let work_dir = Self::work_dir(&options.name)?;
         let mut child = spawn(&options, work_dir.path())?;
         let log_path = work_dir.path().join("envoy.log");
-        match wait_for_start(&mut child, work_dir.path()) {
+        match wait_for_start(&mut child, work_dir.path(), options.start_timeout) {
             StartOutcome::Exited(status) => Ok(StartFailure {
                 status,
                 log: read_log(&log_path),
@@ -361,10 +366,10 @@ enum StartOutcome {
     TimedOut,
 }
 
-/// Polls until Envoy answers `/ready`, exits, or [`START_TIMEOUT`] passes (then it is killed).
-fn wait_for_start(child: &mut Child, dir: &Path) -> StartOutcome {
+/// Polls until Envoy answers `/ready`, exits, or `timeout` passes (then it is killed).
+fn wait_for_start(child: &mut Child, dir: &Path, timeout: Duration) -> StartOutcome {
     let admin_path = dir.join("admin.address");
-    let deadline = Instant::now() + START_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return StartOutcome::Exited(status),

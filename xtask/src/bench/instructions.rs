@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use e2e::envoy::Envoy;
 
@@ -20,6 +21,8 @@ pub const REQUESTS: u64 = 2000;
 const WARM_UP_REQUESTS: u64 = 500;
 /// Keep-alive connections of the fixed-count client.
 const CONNECTIONS: u32 = 4;
+/// Envoy under callgrind starts some fifty times slower; three modules take over a minute.
+pub const START_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The command that runs Envoy under callgrind, its profiles written into `dir`.
 pub fn wrapper(dir: &Path) -> Vec<String> {
@@ -38,15 +41,24 @@ pub fn wrapper(dir: &Path) -> Vec<String> {
 pub fn per_request(envoy: &Envoy, dir: &Path, url: &str) -> Result<f64, String> {
     send(url, WARM_UP_REQUESTS)?;
     let pid = envoy.pid().to_string();
-    cmd::run(Command::new("callgrind_control").args(["--zero", &pid]))?;
+    callgrind_control("--zero", &pid)?;
     send(url, REQUESTS)?;
-    cmd::run(Command::new("callgrind_control").args(["--dump", &pid]))?;
+    callgrind_control("--dump", &pid)?;
     let profile = dir.join(format!("callgrind.out.{pid}.1"));
     let text = std::fs::read_to_string(&profile)
         .map_err(|error| format!("{}: {error}", profile.display()))?;
     let instructions = total_instructions(&text)
         .ok_or_else(|| format!("{}: no `summary:` line", profile.display()))?;
     Ok(instructions as f64 / REQUESTS as f64)
+}
+
+/// Zeroes or dumps the counters of the callgrind process `pid`.
+fn callgrind_control(action: &str, pid: &str) -> Result<(), String> {
+    let mut command = Command::new("callgrind_control");
+    command.args([action, pid]);
+    cmd::output(&mut command)
+        .map(drop)
+        .ok_or_else(|| format!("`{}` failed", cmd::show(&command)))
 }
 
 pub fn h2load_command(url: &str, requests: u64) -> Command {

@@ -158,7 +158,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut running = Vec::with_capacity(variants.len());
     for variant in variants {
         println!("bench: starting and checking {}", variant.name);
-        running.push(start_variant(variant, backend_port, Vec::new())?);
+        running.push(start_variant(variant, backend_port, None)?);
     }
 
     println!("bench: warming up ({:?} each)", plan.warm_up);
@@ -290,8 +290,7 @@ fn count_instructions(variants: &[Variant], backend_port: u16) -> Result<Vec<Cou
             variant.name
         );
         let profiles = Envoy::work_dir(&format!("bench-callgrind-{}", variant.name))?;
-        let wrapper = instructions::wrapper(profiles.path());
-        let running = start_variant(variant.clone(), backend_port, wrapper)?;
+        let running = start_variant(variant.clone(), backend_port, Some(profiles.path()))?;
         let per_request =
             instructions::per_request(&running.envoy, profiles.path(), &url(running.addr))
                 .map_err(|error| format!("{}: {error}", variant.name))?;
@@ -303,11 +302,12 @@ fn count_instructions(variants: &[Variant], backend_port: u16) -> Result<Vec<Cou
     Ok(counted)
 }
 
-/// Starts `variant`'s Envoy (through `wrapper`, when not empty) and checks that it works.
+/// Starts `variant`'s Envoy, under callgrind when given a directory for its profiles, and checks
+/// that it works.
 fn start_variant(
     variant: Variant,
     backend_port: u16,
-    wrapper: Vec<String>,
+    callgrind_profiles: Option<&std::path::Path>,
 ) -> Result<Running, String> {
     let work_dir = Envoy::work_dir(&format!("bench-{}", variant.name))?;
     let access_log = work_dir.path().join("access.log");
@@ -316,10 +316,11 @@ fn start_variant(
         .set("HTTP_FILTERS", variant.http_filters_yaml())
         .set("ACCESS_LOG", variant.access_log_yaml(&access_log));
     let bootstrap = template::render_file(&templates_dir().join("gateway.yaml"), &vars)?;
-    let options = EnvoyOptions {
-        wrapper,
-        ..EnvoyOptions::new(&format!("bench-{}", variant.name), bootstrap)
-    };
+    let mut options = EnvoyOptions::new(&format!("bench-{}", variant.name), bootstrap);
+    if let Some(dir) = callgrind_profiles {
+        options.wrapper = instructions::wrapper(dir);
+        options.start_timeout = instructions::START_TIMEOUT;
+    }
     let envoy =
         Envoy::start_in(options, work_dir).map_err(|error| format!("{}: {error}", variant.name))?;
     measure::pin(envoy.pid(), measure::ENVOY_CPU)?;
