@@ -17,7 +17,7 @@ use crate::cmd;
 
 /// Requests counted per variant, and taken before counting (V8 compiles the Wasm code lazily and
 /// tiers it up; Envoy warms its own caches).
-pub const REQUESTS: u64 = 2000;
+const REQUESTS: u64 = 2000;
 const WARM_UP_REQUESTS: u64 = 500;
 /// Keep-alive connections of the fixed-count client.
 const CONNECTIONS: u32 = 4;
@@ -61,7 +61,7 @@ fn callgrind_control(action: &str, pid: &str) -> Result<(), String> {
         .ok_or_else(|| format!("`{}` failed", cmd::show(&command)))
 }
 
-pub fn h2load_command(url: &str, requests: u64) -> Command {
+fn h2load_command(url: &str, requests: u64) -> Command {
     let mut command = Command::new("h2load");
     command
         .args(["--h1", "-n"])
