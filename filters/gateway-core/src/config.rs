@@ -131,6 +131,18 @@ fn without_position(error: serde_json::Error) -> String {
     }
 }
 
+/// The field names serde lists in an unknown-field error (`` unknown field `x`, expected one of
+/// `a`, `b` ``), for the tests that hold a configuration's JSON Schema to its parser.
+#[cfg(test)]
+pub(crate) fn fields_expected_in(reason: &str) -> std::collections::BTreeSet<String> {
+    reason
+        .split('`')
+        .skip(3)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]

@@ -549,12 +549,7 @@ mod schema_tests {
                 .collect();
             let errors = AccessLogConfig::from_json(config.to_string().as_bytes()).unwrap_err();
             let reason = &errors.0[0].reason;
-            let accepted: BTreeSet<String> = reason
-                .split('`')
-                .skip(3)
-                .step_by(2)
-                .map(str::to_string)
-                .collect();
+            let accepted = crate::config::fields_expected_in(reason);
             assert_eq!(accepted, listed, "{pointer}: {reason}");
         }
     }

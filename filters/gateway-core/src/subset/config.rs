@@ -1087,12 +1087,7 @@ mod tests {
         for (pointer, config) in cases {
             let errors = parse(config).unwrap_err();
             let reason = &errors.0[0].reason;
-            let accepted: BTreeSet<String> = reason
-                .split('`')
-                .skip(3)
-                .step_by(2)
-                .map(str::to_string)
-                .collect();
+            let accepted = crate::config::fields_expected_in(reason);
             assert_eq!(accepted, properties(pointer), "{pointer}: {reason}");
         }
     }
