@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::{paths, wasm_exports};
@@ -86,12 +87,14 @@ impl Module {
 /// The request header that traps a `test-trap` module; its value names the filter's package.
 pub const TEST_TRAP_HEADER: &str = "x-gateway-wasm-test-trap";
 
-/// Where the `test-trap` variants are built: a target directory of their own.
+/// The target directory of the `test-trap` variants, apart from the shipped modules' one.
+fn test_trap_target_dir() -> PathBuf {
+    paths::target_dir().join("test-trap")
+}
+
+/// Where the `test-trap` variants are installed, as [`paths::wasm_dir`] is for the shipped ones.
 pub fn test_trap_wasm_dir() -> PathBuf {
-    paths::target_dir()
-        .join("test-trap")
-        .join("wasm32-wasip1")
-        .join("release")
+    test_trap_target_dir().join("modules")
 }
 
 /// Builds every module (release, wasm32-wasip1) once per process; later calls return the first
@@ -129,9 +132,7 @@ fn build_test_trap_once() -> Result<(), String> {
 
 fn build_test_trap() -> Result<(), String> {
     let mut command = build_command();
-    command
-        .arg("--target-dir")
-        .arg(paths::target_dir().join("test-trap"));
+    command.arg("--target-dir").arg(test_trap_target_dir());
     let features: Vec<String> = Module::ALL
         .iter()
         .map(|module| format!("{}/test-trap", module.package()))
@@ -143,7 +144,10 @@ fn build_test_trap() -> Result<(), String> {
     if !status.success() {
         return Err(format!("building the test-trap modules failed ({status})"));
     }
-    remove_unused_callbacks(&test_trap_wasm_dir())
+    install(
+        &test_trap_target_dir().join("wasm32-wasip1").join("release"),
+        &test_trap_wasm_dir(),
+    )
 }
 
 fn build() -> Result<(), String> {
@@ -153,29 +157,42 @@ fn build() -> Result<(), String> {
     if !status.success() {
         return Err(format!("building the Wasm modules failed ({status})"));
     }
-    remove_unused_callbacks(&paths::wasm_dir())
+    install(&paths::cargo_wasm_dir(), &paths::wasm_dir())
 }
 
-/// The last step of every module build: each module in `dir` keeps only the callback exports it
-/// implements ([`Module::callbacks`]). Rewrites a file only when it changes, so it is idempotent
-/// and cargo's next no-op build leaves the trimmed module in place.
-pub fn remove_unused_callbacks(dir: &Path) -> Result<(), String> {
+/// The last step of every module build: writes each module from cargo's output directory to
+/// `to`, keeping only the callback exports it implements ([`Module::callbacks`]), so Envoy does
+/// not call into the VM for nothing. Builds may run at once (tests start `xtask` processes), so a
+/// module is written under a name of this call's own and renamed into place: a reader sees the
+/// old module or the new one, whole. A module that is already up to date is left untouched.
+pub fn install(cargo_dir: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|error| format!("{}: {error}", to.display()))?;
     for module in Module::ALL {
-        let path = dir.join(module.file_name());
-        let wasm = std::fs::read(&path)
-            .map_err(|error| format!("the build did not produce {}: {error}", path.display()))?;
+        let built = cargo_dir.join(module.file_name());
+        let wasm = std::fs::read(&built)
+            .map_err(|error| format!("the build did not produce {}: {error}", built.display()))?;
         let trimmed = wasm_exports::without_unused_callbacks(&wasm, module.callbacks())
-            .map_err(|error| format!("{}: {error}", path.display()))?;
-        if let Some(trimmed) = trimmed {
-            // A new file, not a write through the old one: cargo hard-links its outputs.
-            let staged = path.with_extension("wasm.trimmed");
-            std::fs::write(&staged, trimmed)
-                .and_then(|()| std::fs::rename(&staged, &path))
-                .map_err(|error| format!("{}: {error}", path.display()))?;
+            .map_err(|error| format!("{}: {error}", built.display()))?
+            .unwrap_or(wasm);
+        let path = to.join(module.file_name());
+        if std::fs::read(&path).is_ok_and(|installed| installed == trimmed) {
+            continue;
         }
+        let staged = to.join(format!(
+            "{}.{}-{}.partial",
+            module.file_name(),
+            std::process::id(),
+            STAGED_FILES.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&staged, trimmed)
+            .and_then(|()| std::fs::rename(&staged, &path))
+            .map_err(|error| format!("{}: {error}", path.display()))?;
     }
     Ok(())
 }
+
+/// Numbers this process's staged files, so that no two writers share one.
+static STAGED_FILES: AtomicU64 = AtomicU64::new(0);
 
 #[cfg(test)]
 mod tests {

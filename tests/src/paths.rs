@@ -25,9 +25,16 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// Where the release Wasm modules are built.
-pub fn wasm_dir() -> PathBuf {
+/// Where cargo builds the release Wasm modules (`--target wasm32-wasip1 --release`).
+pub fn cargo_wasm_dir() -> PathBuf {
     target_dir().join("wasm32-wasip1").join("release")
+}
+
+/// Where the shipped modules are: cargo's output with the unused callback exports removed
+/// ([`crate::modules::install`]). A directory of their own, because cargo replaces the files in
+/// its output directory on every build, even one with nothing to compile.
+pub fn wasm_dir() -> PathBuf {
+    target_dir().join("modules")
 }
 
 /// Tools installed by `cargo xtask setup` (Envoy, wasm-bindgen-test-runner).

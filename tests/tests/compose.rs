@@ -11,6 +11,7 @@ use e2e::paths;
 use e2e::template::{self, Vars};
 
 const CONTAINER_GATEWAYS: &str = "/etc/gateway-wasm/gateways";
+const CONTAINER_MODULES: &str = "/etc/gateway-wasm/wasm";
 
 struct GatewayService {
     name: String,
@@ -50,6 +51,19 @@ fn gateway_services() -> Vec<GatewayService> {
         assert!(
             volumes.contains(&format!("./gateways:{CONTAINER_GATEWAYS}:ro").as_str()),
             "{name}: mounts gateways/ ({volumes:?})"
+        );
+        // Where `cargo xtask build` installs the modules with the default target directory.
+        let modules = paths::wasm_dir();
+        let modules = modules.strip_prefix(paths::target_dir()).unwrap();
+        assert!(
+            volumes.contains(
+                &format!("./target/{}:{CONTAINER_MODULES}:ro", modules.display()).as_str()
+            ),
+            "{name}: mounts the modules `cargo xtask build` installs ({volumes:?})"
+        );
+        assert_eq!(
+            service["environment"]["WASM_DIR"], CONTAINER_MODULES,
+            "{name}: loads the mounted modules"
         );
         let template = entrypoint
             .last()

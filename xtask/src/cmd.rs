@@ -39,7 +39,7 @@ pub fn show(command: &Command) -> String {
 /// Builds the filter modules (release, wasm32-wasip1), as the e2e harness does.
 pub fn build_modules() -> Result<(), String> {
     run(&mut modules::build_command())?;
-    modules::remove_unused_callbacks(&e2e::paths::wasm_dir())?;
+    modules::install(&e2e::paths::cargo_wasm_dir(), &e2e::paths::wasm_dir())?;
     for module in modules::Module::ALL {
         let path = e2e::paths::wasm_dir().join(module.file_name());
         let size = std::fs::metadata(&path)

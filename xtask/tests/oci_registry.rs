@@ -414,34 +414,47 @@ fn both_variants_push_to_a_real_registry_and_pull_back_byte_identical() {
 }
 
 #[test]
-fn two_builds_give_the_same_digests_and_bytes() {
+fn builds_at_once_give_the_same_digests_and_bytes() {
+    // Several builds at once, as parallel tests start them: each must see whole modules while the
+    // others rebuild and reinstall theirs.
+    const BUILDS: usize = 3;
     let work = tempfile::tempdir().unwrap();
-    let first_dir = work.path().join("first");
-    let second_dir = work.path().join("second");
-    let first = built_digests(&xtask(&[
-        "oci",
-        "build",
-        "--variant",
-        "all",
-        "--out",
-        first_dir.to_str().unwrap(),
-    ]));
-    let second = built_digests(&xtask(&[
-        "oci",
-        "build",
-        "--variant",
-        "all",
-        "--out",
-        second_dir.to_str().unwrap(),
-    ]));
+    let dirs: Vec<PathBuf> = (0..BUILDS)
+        .map(|build| work.path().join(build.to_string()))
+        .collect();
+    let digests: Vec<_> = std::thread::scope(|scope| {
+        let builds: Vec<_> = dirs
+            .iter()
+            .map(|dir| {
+                scope.spawn(move || {
+                    built_digests(&xtask(&[
+                        "oci",
+                        "build",
+                        "--variant",
+                        "all",
+                        "--out",
+                        dir.to_str().unwrap(),
+                    ]))
+                })
+            })
+            .collect();
+        builds
+            .into_iter()
+            .map(|build| build.join().unwrap())
+            .collect()
+    });
+    let first = &digests[0];
+    let first_dir = &dirs[0];
     assert_eq!(first.len(), Module::ALL.len() * 2, "{first:?}");
-    assert_eq!(first, second);
-    assert_eq!(
-        files(&first_dir),
-        files(&second_dir),
-        "the layouts are byte-identical"
-    );
-    for (filter, variant, digest) in &first {
+    for (digests, dir) in digests.iter().zip(&dirs).skip(1) {
+        assert_eq!(first, digests);
+        assert_eq!(
+            files(first_dir),
+            files(dir),
+            "the layouts are byte-identical"
+        );
+    }
+    for (filter, variant, digest) in first {
         let index: serde_json::Value = serde_json::from_slice(
             &std::fs::read(first_dir.join(filter).join(variant).join("index.json")).unwrap(),
         )

@@ -217,7 +217,7 @@ pub const PROBE_PACKAGE: &str = "wasm-probe";
 
 /// The built probe module.
 pub fn probe_path() -> std::path::PathBuf {
-    paths::wasm_dir().join("wasm_probe.wasm")
+    paths::cargo_wasm_dir().join("wasm_probe.wasm")
 }
 
 fn probe_yaml(configuration: &str) -> String {
