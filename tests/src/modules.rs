@@ -1,8 +1,8 @@
 //! The filters' Wasm modules, built once per test process.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::{paths, wasm_exports};
@@ -131,6 +131,7 @@ fn build_test_trap_once() -> Result<(), String> {
 }
 
 fn build_test_trap() -> Result<(), String> {
+    let _building = lock_for_build(&test_trap_wasm_dir())?;
     let mut command = build_command();
     command.arg("--target-dir").arg(test_trap_target_dir());
     let features: Vec<String> = Module::ALL
@@ -151,6 +152,7 @@ fn build_test_trap() -> Result<(), String> {
 }
 
 fn build() -> Result<(), String> {
+    let _building = lock_for_build(&paths::wasm_dir())?;
     let status = build_command()
         .status()
         .map_err(|error| format!("cannot run cargo to build the Wasm modules: {error}"))?;
@@ -160,13 +162,26 @@ fn build() -> Result<(), String> {
     install(&paths::cargo_wasm_dir(), &paths::wasm_dir())
 }
 
-/// The last step of every module build: writes each module from cargo's output directory to
-/// `to`, keeping only the callback exports it implements ([`Module::callbacks`]), so Envoy does
-/// not call into the VM for nothing. Builds may run at once (tests start `xtask` processes), so a
-/// module is written under a name of this call's own and renamed into place: a reader sees the
-/// old module or the new one, whole. A module that is already up to date is left untouched.
+/// Waits for, then holds until dropped, the lock of the builds that install into `modules_dir`.
+/// Builds run at once (tests start `xtask` processes), and cargo replaces the files in its output
+/// directory on every build, even one with nothing to compile: a build takes this lock before it
+/// runs cargo and keeps it until [`install`] has read cargo's output.
+pub fn lock_for_build(modules_dir: &Path) -> Result<File, String> {
+    std::fs::create_dir_all(modules_dir)
+        .map_err(|error| format!("{}: {error}", modules_dir.display()))?;
+    let path = modules_dir.with_extension("lock");
+    let lock = File::create(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+    lock.lock()
+        .map_err(|error| format!("cannot lock {}: {error}", path.display()))?;
+    Ok(lock)
+}
+
+/// The last step of every module build, under [`lock_for_build`]: writes each module from
+/// cargo's output directory to `to`, keeping only the callback exports it implements
+/// ([`Module::callbacks`]), so Envoy does not call into the VM for nothing. A module is written
+/// beside its place and renamed into it, so a reader (another test's Envoy) sees the old module
+/// or the new one, whole. A module that is already up to date is left untouched.
 pub fn install(cargo_dir: &Path, to: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(to).map_err(|error| format!("{}: {error}", to.display()))?;
     for module in Module::ALL {
         let built = cargo_dir.join(module.file_name());
         let wasm = std::fs::read(&built)
@@ -178,21 +193,13 @@ pub fn install(cargo_dir: &Path, to: &Path) -> Result<(), String> {
         if std::fs::read(&path).is_ok_and(|installed| installed == trimmed) {
             continue;
         }
-        let staged = to.join(format!(
-            "{}.{}-{}.partial",
-            module.file_name(),
-            std::process::id(),
-            STAGED_FILES.fetch_add(1, Ordering::Relaxed)
-        ));
+        let staged = path.with_extension("wasm.partial");
         std::fs::write(&staged, trimmed)
             .and_then(|()| std::fs::rename(&staged, &path))
             .map_err(|error| format!("{}: {error}", path.display()))?;
     }
     Ok(())
 }
-
-/// Numbers this process's staged files, so that no two writers share one.
-static STAGED_FILES: AtomicU64 = AtomicU64::new(0);
 
 #[cfg(test)]
 mod tests {

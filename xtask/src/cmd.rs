@@ -38,6 +38,7 @@ pub fn show(command: &Command) -> String {
 
 /// Builds the filter modules (release, wasm32-wasip1), as the e2e harness does.
 pub fn build_modules() -> Result<(), String> {
+    let _building = modules::lock_for_build(&e2e::paths::wasm_dir())?;
     run(&mut modules::build_command())?;
     modules::install(&e2e::paths::cargo_wasm_dir(), &e2e::paths::wasm_dir())?;
     for module in modules::Module::ALL {
