@@ -25,11 +25,7 @@ fn listed_hosts_pass_and_others_get_the_default_denial_over_http1_and_h2c() {
         ),
         ("www.google.com", Expect::Denied("host_not_listed")),
     ];
-    for protocol in PROTOCOLS {
-        for (authority, expect) in cases {
-            gateway.check(protocol, None, &HttpRequest::get(authority, "/"), expect);
-        }
-    }
+    gateway.check_authorities(&cases);
     // The default denial, exactly.
     let response = gateway.send(
         Protocol::Http1,
@@ -140,11 +136,7 @@ fn wildcards_regexes_and_a_custom_denial() {
         ("api.example.io.evil.org", Expect::Denied("host_not_listed")),
         ("evil-api.example.io", Expect::Denied("host_not_listed")),
     ];
-    for protocol in PROTOCOLS {
-        for (authority, expect) in cases {
-            gateway.check(protocol, None, &HttpRequest::get(authority, "/"), expect);
-        }
-    }
+    gateway.check_authorities(&cases);
 }
 
 #[test]

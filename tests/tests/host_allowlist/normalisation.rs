@@ -2,7 +2,6 @@
 //! spellings, internationalised names, and hostile authorities sent byte for byte over HTTP/1.1.
 //! Whatever the spelling, a denied destination never reaches the upstream.
 
-use e2e::client::{HttpRequest, Protocol};
 use serde_json::json;
 
 use crate::support::{Expect, HttpGateway, Observed, ALLOWED, DENIED};
@@ -76,11 +75,7 @@ fn case_dots_ports_and_ip_literals_over_http1_and_h2c() {
         // An `xn--` label that is not valid punycode is no name at all.
         ("xn--abc-.example", Expect::Denied("invalid_host")),
     ];
-    for protocol in [Protocol::Http1, Protocol::Http2] {
-        for (authority, expect) in cases {
-            gateway.check(protocol, None, &HttpRequest::get(authority, "/"), expect);
-        }
-    }
+    gateway.check_authorities(&cases);
     let passed = cases
         .iter()
         .filter(|(_, expect)| *expect == Expect::Passes)
@@ -242,11 +237,7 @@ fn portless_entries_canonicalise_the_default_port_and_regexes_know_ascii_classes
             Expect::Denied("host_not_listed"),
         ),
     ];
-    for protocol in [Protocol::Http1, Protocol::Http2] {
-        for (authority, expect) in cases {
-            gateway.check(protocol, None, &HttpRequest::get(authority, "/"), expect);
-        }
-    }
+    gateway.check_authorities(&cases);
     assert_canonicalised(
         &gateway,
         &[

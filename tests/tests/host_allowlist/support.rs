@@ -181,6 +181,16 @@ impl HttpGateway {
         );
     }
 
+    /// Sends `GET /` to each authority in plaintext over HTTP/1.1 and then h2c, and checks that
+    /// it met its `Expect` ([`Self::check`]).
+    pub fn check_authorities(&self, cases: &[(&str, Expect)]) {
+        for protocol in [Protocol::Http1, Protocol::Http2] {
+            for &(authority, expect) in cases {
+                self.check(protocol, None, &HttpRequest::get(authority, "/"), expect);
+            }
+        }
+    }
+
     /// Writes `bytes` as an HTTP/1.1 request; what became of it.
     pub fn observe_raw(&self, tls: Option<&TlsClient>, bytes: &[u8]) -> Observed {
         let before = self.upstream.requests().len();
