@@ -131,7 +131,6 @@ fn build_test_trap_once() -> Result<(), String> {
 }
 
 fn build_test_trap() -> Result<(), String> {
-    let _building = lock_for_build(&test_trap_wasm_dir())?;
     let mut command = build_command();
     command.arg("--target-dir").arg(test_trap_target_dir());
     let features: Vec<String> = Module::ALL
@@ -139,49 +138,57 @@ fn build_test_trap() -> Result<(), String> {
         .map(|module| format!("{}/test-trap", module.package()))
         .collect();
     command.arg("--features").arg(features.join(","));
-    let status = command
-        .status()
-        .map_err(|error| format!("cannot run cargo to build the test-trap modules: {error}"))?;
-    if !status.success() {
-        return Err(format!("building the test-trap modules failed ({status})"));
-    }
-    install(
+    build_and_install(
+        "test-trap modules",
+        command,
         &test_trap_target_dir().join("wasm32-wasip1").join("release"),
         &test_trap_wasm_dir(),
     )
 }
 
 fn build() -> Result<(), String> {
-    let _building = lock_for_build(&paths::wasm_dir())?;
-    let status = build_command()
-        .status()
-        .map_err(|error| format!("cannot run cargo to build the Wasm modules: {error}"))?;
-    if !status.success() {
-        return Err(format!("building the Wasm modules failed ({status})"));
-    }
-    install(&paths::cargo_wasm_dir(), &paths::wasm_dir())
+    build_and_install(
+        "Wasm modules",
+        build_command(),
+        &paths::cargo_wasm_dir(),
+        &paths::wasm_dir(),
+    )
 }
 
-/// Waits for, then holds until dropped, the lock of the builds that install into `modules_dir`.
+/// Runs `cargo`, a build of the modules into `cargo_dir`, and [`install`]s them into
+/// `modules_dir`, holding a lock file beside `modules_dir` throughout (waiting for it first).
 /// Builds run at once (tests start `xtask` processes), and cargo replaces the files in its output
-/// directory on every build, even one with nothing to compile: a build takes this lock before it
-/// runs cargo and keeps it until [`install`] has read cargo's output.
-pub fn lock_for_build(modules_dir: &Path) -> Result<File, String> {
+/// directory on every build, even one with nothing to compile: no other build may run cargo until
+/// this one has read cargo's output.
+fn build_and_install(
+    what: &str,
+    mut cargo: Command,
+    cargo_dir: &Path,
+    modules_dir: &Path,
+) -> Result<(), String> {
     std::fs::create_dir_all(modules_dir)
         .map_err(|error| format!("{}: {error}", modules_dir.display()))?;
-    let path = modules_dir.with_extension("lock");
-    let lock = File::create(&path).map_err(|error| format!("{}: {error}", path.display()))?;
-    lock.lock()
-        .map_err(|error| format!("cannot lock {}: {error}", path.display()))?;
-    Ok(lock)
+    let lock_path = modules_dir.with_extension("lock");
+    let lock = File::create(&lock_path)
+        .and_then(|lock| lock.lock().map(|()| lock))
+        .map_err(|error| format!("cannot lock {}: {error}", lock_path.display()))?;
+    let status = cargo
+        .status()
+        .map_err(|error| format!("cannot run cargo to build the {what}: {error}"))?;
+    if !status.success() {
+        return Err(format!("building the {what} failed ({status})"));
+    }
+    install(cargo_dir, modules_dir)?;
+    drop(lock);
+    Ok(())
 }
 
-/// The last step of every module build, under [`lock_for_build`]: writes each module from
-/// cargo's output directory to `to`, keeping only the callback exports it implements
-/// ([`Module::callbacks`]), so Envoy does not call into the VM for nothing. A module is written
-/// beside its place and renamed into it, so a reader (another test's Envoy) sees the old module
-/// or the new one, whole. A module that is already up to date is left untouched.
-pub fn install(cargo_dir: &Path, to: &Path) -> Result<(), String> {
+/// The last step of every module build, under its lock: writes each module from cargo's output
+/// directory to `to`, keeping only the callback exports it implements ([`Module::callbacks`]), so
+/// Envoy does not call into the VM for nothing. A module is written beside its place and renamed
+/// into it, so a reader (another test's Envoy) sees the old module or the new one, whole. A module
+/// that is already up to date is left untouched.
+fn install(cargo_dir: &Path, to: &Path) -> Result<(), String> {
     for module in Module::ALL {
         let built = cargo_dir.join(module.file_name());
         let wasm = std::fs::read(&built)

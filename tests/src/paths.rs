@@ -30,9 +30,9 @@ pub fn cargo_wasm_dir() -> PathBuf {
     target_dir().join("wasm32-wasip1").join("release")
 }
 
-/// Where the shipped modules are: cargo's output with the unused callback exports removed
-/// ([`crate::modules::install`]). A directory of their own, because cargo replaces the files in
-/// its output directory on every build, even one with nothing to compile.
+/// Where the shipped modules are: cargo's output with the unused callback exports removed, as
+/// `cargo xtask build` and the tests install them. A directory of their own, because cargo
+/// replaces the files in its output directory on every build, even one with nothing to compile.
 pub fn wasm_dir() -> PathBuf {
     target_dir().join("modules")
 }

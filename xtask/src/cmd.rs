@@ -36,11 +36,10 @@ pub fn show(command: &Command) -> String {
     shown
 }
 
-/// Builds the filter modules (release, wasm32-wasip1), as the e2e harness does.
+/// Builds the filter modules (release, wasm32-wasip1) as the e2e harness does, and shows them.
 pub fn build_modules() -> Result<(), String> {
-    let _building = modules::lock_for_build(&e2e::paths::wasm_dir())?;
-    run(&mut modules::build_command())?;
-    modules::install(&e2e::paths::cargo_wasm_dir(), &e2e::paths::wasm_dir())?;
+    println!("$ {}", show(&modules::build_command()));
+    modules::build_once()?;
     for module in modules::Module::ALL {
         let path = e2e::paths::wasm_dir().join(module.file_name());
         let size = std::fs::metadata(&path)
