@@ -68,7 +68,7 @@ impl RecordAttributes {
         let values = answer
             .ok()
             .flatten()
-            .and_then(|answer| self.list.values(&answer));
+            .and_then(|answer| self.list.values(answer));
         if values.is_none() {
             crate::log(
                 LogLevel::Debug,

@@ -6,6 +6,8 @@
 //! filter creates the expression once per configuration and falls back to one read per attribute
 //! when Envoy cannot create or evaluate it.
 
+use std::ops::Range;
+
 use super::config::AccessLogConfig;
 use super::host::{property, UPSTREAM_SERVICE_TIME_HEADER};
 
@@ -125,24 +127,25 @@ impl AttributeList {
 
     /// The values in an `expr_evaluate` answer: the list in proxy-wasm's pairs format (a count,
     /// then each element's size, then the elements, each followed by a NUL; Envoy writes a list's
-    /// element as a pair's key with an empty value). `None` for an answer of any other shape.
-    pub fn values(&self, answer: &[u8]) -> Option<AttributeValues> {
-        let elements = pairs_keys(answer)?;
+    /// element as a pair's key with an empty value). `None` for an answer of any other shape. The
+    /// answer is kept whole, so each value is copied once, when it is read.
+    pub fn values(&self, answer: Vec<u8>) -> Option<AttributeValues> {
+        let elements = pairs_key_ranges(&answer)?;
         if elements.len() != self.0.len() {
             return None;
         }
         let values = self
             .0
             .iter()
+            .map(|attribute| attribute.path)
             .zip(elements)
-            .map(|(attribute, value)| (attribute.path, (!value.is_empty()).then(|| value.to_vec())))
             .collect();
-        Some(AttributeValues(values))
+        Some(AttributeValues { answer, values })
     }
 }
 
-/// The keys of a proxy-wasm pairs buffer whose values are all empty, or `None`.
-fn pairs_keys(buffer: &[u8]) -> Option<Vec<&[u8]>> {
+/// Where the keys are in a proxy-wasm pairs buffer whose values are all empty, or `None`.
+fn pairs_key_ranges(buffer: &[u8]) -> Option<Vec<Range<usize>>> {
     let (count, mut rest) = take_u32(buffer)?;
     let mut sizes = Vec::new();
     for _ in 0..count {
@@ -151,21 +154,21 @@ fn pairs_keys(buffer: &[u8]) -> Option<Vec<&[u8]>> {
         if value_size != 0 {
             return None;
         }
-        sizes.push(key_size);
+        sizes.push(usize::try_from(key_size).ok()?);
         rest = after_value;
     }
+    let mut start = buffer.len() - rest.len();
     let mut keys = Vec::with_capacity(sizes.len());
     for size in sizes {
-        let size = usize::try_from(size).ok()?;
-        let key = rest.get(..size)?;
-        // The key's NUL, then the empty value's.
-        rest = match rest.get(size..)? {
-            [0, 0, after @ ..] => after,
+        let end = start.checked_add(size)?;
+        // The key, its NUL, then the empty value's.
+        match buffer.get(start..)?.get(size..)? {
+            [0, 0, ..] => keys.push(start..end),
             _ => return None,
-        };
-        keys.push(key);
+        }
+        start = end + 2;
     }
-    rest.is_empty().then_some(keys)
+    (start == buffer.len()).then_some(keys)
 }
 
 fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
@@ -173,18 +176,24 @@ fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
     Some((u32::from_le_bytes(*word), rest))
 }
 
-/// The values of one evaluation, by attribute.
+/// The values of one evaluation, by attribute: where each is in the answer.
 #[derive(Debug, PartialEq, Eq)]
-pub struct AttributeValues(Vec<(&'static [&'static str], Option<Vec<u8>>)>);
+pub struct AttributeValues {
+    answer: Vec<u8>,
+    values: Vec<(&'static [&'static str], Range<usize>)>,
+}
 
 impl AttributeValues {
     /// `Some` with the attribute's value (`None` when absent or empty) if the list has it; `None`
     /// if it does not, and the attribute must be read on its own.
     pub fn get(&self, path: &[&str]) -> Option<Option<Vec<u8>>> {
-        self.0
-            .iter()
-            .find(|(listed, _)| *listed == path)
-            .map(|(_, value)| value.clone())
+        let (_, range) = self.values.iter().find(|(listed, _)| *listed == path)?;
+        Some(
+            self.answer
+                .get(range.clone())
+                .filter(|value| !value.is_empty())
+                .map(<[u8]>::to_vec),
+        )
     }
 }
 
@@ -286,7 +295,7 @@ mod tests {
             b"10.0.0.2:50000",
             b"example.com",
         ]);
-        let values = AttributeList::connection_record().values(&answer).unwrap();
+        let values = AttributeList::connection_record().values(answer).unwrap();
         assert_eq!(
             values.get(property::REQUEST_TIME),
             Some(Some(time.to_vec()))
@@ -314,7 +323,7 @@ mod tests {
         let list = AttributeList::connection_record();
         let eleven: Vec<&[u8]> = vec![b"x"; 11];
         let good = list_answer(&eleven);
-        assert!(list.values(&good).is_some());
+        assert!(list.values(good.clone()).is_some());
         let mut trailing = good.clone();
         trailing.push(0);
         let mut map = good.clone();
@@ -336,7 +345,7 @@ mod tests {
             ("a size past the end", far),
         ];
         for (what, answer) in cases {
-            assert_eq!(list.values(&answer), None, "{what}");
+            assert_eq!(list.values(answer), None, "{what}");
         }
     }
 }
