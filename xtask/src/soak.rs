@@ -19,6 +19,7 @@ use e2e::paths;
 use e2e::template::{self, Vars};
 use e2e::upstream::{Reply, Responder, Upstream};
 
+use crate::system_packages::Purpose;
 use crate::traffic::{self, Shape, Tally, Until};
 use crate::{cmd, setup};
 
@@ -257,7 +258,7 @@ struct SoakGateway {
 
 impl SoakGateway {
     fn start() -> Result<Self, String> {
-        setup::run()?;
+        setup::for_gateways(Purpose::Demo)?;
         cmd::build_modules()?;
         let google = Upstream::start_unrecorded("google", answer("google"))?;
         let internet = Upstream::start_unrecorded("internet", answer("internet"))?;

@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::{cmd, setup};
 
 pub fn run(cargo_test_args: &[String]) -> Result<(), String> {
-    let tools = setup::run()?;
+    let tools = setup::for_tests()?;
     cmd::build_modules()?;
     cmd::run(cargo().args([
         "clippy",
@@ -29,7 +29,7 @@ pub fn run(cargo_test_args: &[String]) -> Result<(), String> {
 
 /// The core crate's unit tests on wasm32-unknown-unknown. Fails unless tests actually ran, so a
 /// runner that silently finds nothing cannot pass.
-fn wasm_core_tests(tools: &setup::Tools) -> Result<(), String> {
+fn wasm_core_tests(tools: &setup::TestTools) -> Result<(), String> {
     let mut command = cargo();
     command
         .args([

@@ -16,13 +16,13 @@ mod variants;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::envoy::{Envoy, EnvoyOptions};
 use e2e::template::{self, Vars};
 use e2e::{modules, paths};
 
+use crate::system_packages::Purpose;
 use crate::{cmd, setup};
 use instructions::Counted;
 use measure::Sample;
@@ -136,10 +136,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let plan = Plan::new(quick);
     let started = Instant::now();
     let variants = selected(quick, only.as_deref())?;
-    setup::run()?;
+    setup::for_gateways(Purpose::Bench)?;
     cmd::build_modules()?;
     cmd::run(&mut modules::build_command_for(&[variants::PROBE_PACKAGE]))?;
-    require_tools(!instructions_only, instructions_only || !quick)?;
+    require_two_cores()?;
     let load_before = report::load_average();
     // This process (the functional checks, wrk's parent) stays off the measured core.
     measure::pin(std::process::id(), measure::LOAD_CPU)?;
@@ -244,24 +244,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// The tools of the timed rounds and of the instruction counts.
-fn require_tools(timed: bool, counted: bool) -> Result<(), String> {
-    let mut tools = vec![("taskset", "util-linux")];
-    if timed {
-        tools.push(("wrk", "wrk"));
-    }
-    if counted {
-        tools.extend([
-            ("valgrind", "valgrind"),
-            ("callgrind_control", "valgrind"),
-            ("h2load", "nghttp2-client"),
-        ]);
-    }
-    for (tool, package) in tools {
-        if cmd::output(Command::new("sh").args(["-c", &format!("command -v {tool}")])).is_none() {
-            return Err(format!("{tool} not found: apt-get install {package}"));
-        }
-    }
+/// Envoy on one core, the load generator on the other. (The tools are installed by setup.)
+fn require_two_cores() -> Result<(), String> {
     if std::thread::available_parallelism().map_or(0, usize::from) < 2 {
         return Err(
             "the benchmark needs two cores: Envoy on one, the load generator on the other".into(),
