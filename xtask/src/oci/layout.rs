@@ -2,9 +2,11 @@
 //! WasmPlugin URLs, and the OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`) they are
 //! written to.
 //!
-//! Every byte is a function of the module alone: no timestamps, fixed tar header fields, gzip without
-//! name or mtime at a fixed level, JSON from structs (fixed field order). The same module therefore
-//! gives the same manifest digest, which is what a WasmPlugin's `sha256` pins.
+//! Every byte is a function of the module and its provenance (source, commit, version: the manifest's
+//! OCI annotations) alone: no wall-clock timestamps (`created` is the commit's time), fixed tar
+//! header fields, gzip without name or mtime at a fixed level, JSON from structs (fixed field order).
+//! The same module from the same commit therefore gives the same manifest digest, which is what a
+//! WasmPlugin's `sha256` pins.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -24,6 +26,49 @@ const WASM_LAYER_MEDIA_TYPE: &str = "application/vnd.module.wasm.content.layer.v
 /// The file name Istio's compat fetcher looks for in the layer's tar.
 const PLUGIN_FILE_NAME: &str = "plugin.wasm";
 const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
+
+/// Where an image comes from, as the OCI pre-defined annotations on its manifest
+/// (`org.opencontainers.image.*`); what is unknown (no git checkout, no remote) is left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// The filter's name.
+    pub title: String,
+    pub description: String,
+    pub version: String,
+    pub licenses: String,
+    /// The source repository's URL.
+    pub source: Option<String>,
+    /// The commit the module was built from.
+    pub revision: Option<String>,
+    /// The commit's time (RFC 3339), never the build's: rebuilding gives the same bytes.
+    pub created: Option<String>,
+}
+
+impl Provenance {
+    fn annotations(&self) -> BTreeMap<&'static str, String> {
+        let mut annotations = BTreeMap::from([
+            (TITLE_ANNOTATION, self.title.clone()),
+            (
+                "org.opencontainers.image.description",
+                self.description.clone(),
+            ),
+            ("org.opencontainers.image.version", self.version.clone()),
+            ("org.opencontainers.image.licenses", self.licenses.clone()),
+        ]);
+        let optional = [
+            ("org.opencontainers.image.source", &self.source),
+            ("org.opencontainers.image.revision", &self.revision),
+            ("org.opencontainers.image.created", &self.created),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                annotations.insert(key, value.clone());
+            }
+        }
+        annotations.retain(|_, value| !value.is_empty());
+        annotations
+    }
+}
 
 /// The two image forms Istio's agent accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,17 +158,17 @@ impl Image {
 }
 
 /// Builds the image of `module` (the bytes of a `.wasm` file) in the given form.
-pub fn image(variant: Variant, module: &[u8]) -> Result<Image, String> {
+pub fn image(variant: Variant, module: &[u8], provenance: &Provenance) -> Result<Image, String> {
     if !module.starts_with(b"\0asm") {
         return Err("not a WebAssembly module (no \\0asm magic)".to_string());
     }
     match variant {
-        Variant::Compat => compat_image(module),
-        Variant::Oci => oci_image(module),
+        Variant::Compat => compat_image(module, provenance),
+        Variant::Oci => oci_image(module, provenance),
     }
 }
 
-fn compat_image(module: &[u8]) -> Result<Image, String> {
+fn compat_image(module: &[u8], provenance: &Provenance) -> Result<Image, String> {
     let tar = plugin_tar(module)?;
     let config = Blob::new(
         IMAGE_CONFIG_MEDIA_TYPE,
@@ -140,7 +185,8 @@ fn compat_image(module: &[u8]) -> Result<Image, String> {
     );
     let layer = Blob::new(TAR_GZIP_LAYER_MEDIA_TYPE, gzip(&tar)?);
     // The compat spec (solo-io/wasm, spec-compat.md) asks OCI-layer images to say which form they are.
-    let annotations = BTreeMap::from([("module.wasm.image/variant", "compat")]);
+    let mut annotations = provenance.annotations();
+    annotations.insert("module.wasm.image/variant", "compat".to_string());
     let manifest = manifest_blob(&config, &[layer.descriptor(None)], annotations)?;
     Ok(Image {
         manifest,
@@ -149,7 +195,7 @@ fn compat_image(module: &[u8]) -> Result<Image, String> {
     })
 }
 
-fn oci_image(module: &[u8]) -> Result<Image, String> {
+fn oci_image(module: &[u8], provenance: &Provenance) -> Result<Image, String> {
     let abi_versions = abi_versions(module);
     if abi_versions.is_empty() {
         return Err(
@@ -171,7 +217,7 @@ fn oci_image(module: &[u8]) -> Result<Image, String> {
         config.descriptor(Some("runtime-config.json")),
         layer.descriptor(Some(PLUGIN_FILE_NAME)),
     ];
-    let manifest = manifest_blob(&config, &layers, BTreeMap::new())?;
+    let manifest = manifest_blob(&config, &layers, provenance.annotations())?;
     let config_layer = config.clone();
     Ok(Image {
         manifest,
@@ -252,7 +298,7 @@ fn gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
 fn manifest_blob(
     config: &Blob,
     layers: &[Descriptor<'_>],
-    annotations: BTreeMap<&'static str, &'static str>,
+    annotations: BTreeMap<&'static str, String>,
 ) -> Result<Blob, String> {
     let manifest = Manifest {
         schema_version: 2,
@@ -324,7 +370,7 @@ struct Manifest<'a> {
     config: Descriptor<'a>,
     layers: &'a [Descriptor<'a>],
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    annotations: BTreeMap<&'static str, &'static str>,
+    annotations: BTreeMap<&'static str, String>,
 }
 
 #[derive(Serialize)]
@@ -379,6 +425,18 @@ mod tests {
         module
     }
 
+    fn provenance() -> Provenance {
+        Provenance {
+            title: "host-allowlist".to_string(),
+            description: "Allows only listed hosts".to_string(),
+            version: "0.1.0".to_string(),
+            licenses: "Apache-2.0".to_string(),
+            source: Some("https://git.example.com/gateway-wasm".to_string()),
+            revision: Some("0123456789abcdef0123456789abcdef01234567".to_string()),
+            created: Some("2026-12-03T13:00:00+00:00".to_string()),
+        }
+    }
+
     fn json(blob: &Blob) -> serde_json::Value {
         serde_json::from_slice(&blob.bytes).unwrap()
     }
@@ -386,7 +444,7 @@ mod tests {
     #[test]
     fn compat_image_is_one_gzip_tar_layer_holding_plugin_wasm() {
         let module = sample_module();
-        let image = image(Variant::Compat, &module).unwrap();
+        let image = image(Variant::Compat, &module, &provenance()).unwrap();
         let manifest = json(&image.manifest);
         assert_eq!(manifest["mediaType"], MANIFEST_MEDIA_TYPE);
         assert_eq!(manifest["config"]["mediaType"], IMAGE_CONFIG_MEDIA_TYPE);
@@ -437,7 +495,7 @@ mod tests {
     #[test]
     fn oci_image_has_exactly_the_config_and_the_raw_module_as_layers() {
         let module = sample_module();
-        let image = image(Variant::Oci, &module).unwrap();
+        let image = image(Variant::Oci, &module, &provenance()).unwrap();
         let manifest = json(&image.manifest);
         assert_eq!(manifest["mediaType"], MANIFEST_MEDIA_TYPE);
         assert_eq!(manifest["config"]["mediaType"], WASM_CONFIG_MEDIA_TYPE);
@@ -464,16 +522,68 @@ mod tests {
     fn the_same_module_gives_the_same_digest_and_another_module_another() {
         let module = sample_module();
         for variant in Variant::ALL {
-            let first = image(variant, &module).unwrap();
-            assert_eq!(first, image(variant, &module).unwrap(), "{variant:?}");
+            let first = image(variant, &module, &provenance()).unwrap();
+            assert_eq!(
+                first,
+                image(variant, &module, &provenance()).unwrap(),
+                "{variant:?}"
+            );
             let mut changed = module.clone();
             changed.push(0);
             assert_ne!(
                 first.digest(),
-                image(variant, &changed).unwrap().digest(),
+                image(variant, &changed, &provenance()).unwrap().digest(),
                 "{variant:?}"
             );
         }
+    }
+
+    #[test]
+    fn manifests_carry_the_provenance_and_leave_out_what_is_unknown() {
+        for variant in Variant::ALL {
+            let annotations = &json(
+                &image(variant, &sample_module(), &provenance())
+                    .unwrap()
+                    .manifest,
+            )["annotations"];
+            let key = |name: &str| annotations[format!("org.opencontainers.image.{name}")].clone();
+            assert_eq!(key("title"), "host-allowlist", "{variant:?}");
+            assert_eq!(key("description"), "Allows only listed hosts");
+            assert_eq!(key("version"), "0.1.0");
+            assert_eq!(key("licenses"), "Apache-2.0");
+            assert_eq!(key("source"), "https://git.example.com/gateway-wasm");
+            assert_eq!(key("revision"), "0123456789abcdef0123456789abcdef01234567");
+            assert_eq!(key("created"), "2026-12-03T13:00:00+00:00");
+
+            let outside_git = Provenance {
+                source: None,
+                revision: None,
+                created: None,
+                ..provenance()
+            };
+            let manifest = json(
+                &image(variant, &sample_module(), &outside_git)
+                    .unwrap()
+                    .manifest,
+            );
+            let keys: Vec<&String> = manifest["annotations"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect();
+            assert!(
+                !keys.iter().any(|key| key.ends_with(".source")
+                    || key.ends_with(".revision")
+                    || key.ends_with(".created")),
+                "{keys:?}"
+            );
+        }
+        let compat = json(
+            &image(Variant::Compat, &sample_module(), &provenance())
+                .unwrap()
+                .manifest,
+        );
+        assert_eq!(compat["annotations"]["module.wasm.image/variant"], "compat");
     }
 
     #[test]
@@ -487,18 +597,18 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_proxy_wasm_module() {
-        assert!(image(Variant::Compat, b"#!/bin/sh")
+        assert!(image(Variant::Compat, b"#!/bin/sh", &provenance())
             .unwrap_err()
             .contains("not a WebAssembly module"));
         let bare = b"\0asm\x01\0\0\0".to_vec();
-        assert!(image(Variant::Oci, &bare)
+        assert!(image(Variant::Oci, &bare, &provenance())
             .unwrap_err()
             .contains("proxy_abi_version"));
     }
 
     #[test]
     fn layout_has_marker_index_and_every_blob() {
-        let image = image(Variant::Oci, &sample_module()).unwrap();
+        let image = image(Variant::Oci, &sample_module(), &provenance()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let layout = dir.path().join("layout");
         std::fs::create_dir_all(layout.join("stale")).unwrap();

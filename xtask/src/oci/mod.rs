@@ -5,6 +5,7 @@ mod credentials;
 mod destination;
 mod layout;
 mod manifests;
+mod provenance;
 mod push;
 
 use std::path::{Path, PathBuf};
@@ -111,13 +112,14 @@ struct BuiltImage {
 /// Builds the modules and writes every filter's image in each variant under `out_dir`.
 fn build_images(variants: &[Variant], out_dir: &Path) -> Result<Vec<BuiltImage>, String> {
     cmd::build_modules()?;
+    let checkout = provenance::Checkout::read();
     let mut built = Vec::new();
     for module in Module::ALL {
         let module_path = e2e::paths::wasm_dir().join(module.file_name());
         let bytes = std::fs::read(&module_path)
             .map_err(|error| format!("{}: {error}", module_path.display()))?;
         for &variant in variants {
-            let image = layout::image(variant, &bytes)
+            let image = layout::image(variant, &bytes, &checkout.provenance(module))
                 .map_err(|error| format!("{}: {error}", module_path.display()))?;
             let dir = out_dir.join(module.package()).join(variant.name());
             layout::write_layout(&image, &dir)?;
