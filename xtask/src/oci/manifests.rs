@@ -1,6 +1,9 @@
 //! Pins pushed images in the WasmPlugin manifests: in every YAML document whose `url:` is
 //! `oci://…/<filter>:<tag>`, the url becomes the pushed image and `sha256:` its manifest digest.
 //!
+//! Without `--write-manifests`, nothing is rewritten: [`wasm_plugins_of`] names the WasmPlugins that
+//! use a filter, and `oci push` pins them in a Kustomize overlay instead.
+//!
 //! A line-oriented edit, not a YAML round trip, so comments, key order, quoting and blank lines stay
 //! exactly as the author wrote them. `sha256:` is taken only at the url's indentation (a sibling key
 //! of the same WasmPlugin `spec`), so a `pluginConfig` field of that name is never touched.
@@ -11,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub struct PushedImage<'a> {
     pub filter: &'a str,
     pub url: String,
-    pub digest_hex: &'a str,
+    pub digest_hex: String,
 }
 
 /// Rewrites `yaml` for `image`; returns the new text and how many WasmPlugins were pinned.
@@ -59,7 +62,7 @@ fn pin_document(
     match sha_index {
         Some(index) => {
             let new_sha =
-                ScalarLine::parse(lines.get(index)?, "sha256")?.with_value(image.digest_hex);
+                ScalarLine::parse(lines.get(index)?, "sha256")?.with_value(&image.digest_hex);
             *lines.get_mut(index)? = new_sha;
             Some(0)
         }
@@ -79,6 +82,66 @@ fn pin_document(
             Some(1)
         }
     }
+}
+
+/// A WasmPlugin's `metadata`: what a Kustomize patch targets it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginName {
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+/// The WasmPlugins in `yaml` whose `url` names `filter`'s image.
+pub fn wasm_plugins_of(yaml: &str, filter: &str) -> Vec<PluginName> {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let mut found = Vec::new();
+    for document in lines.split(|line| is_document_separator(line)) {
+        let is_wasm_plugin = document.iter().any(|line| {
+            ScalarLine::parse(line, "kind")
+                .is_some_and(|kind| kind.indent.is_empty() && kind.value == "WasmPlugin")
+        });
+        let uses_filter = document.iter().any(|line| {
+            ScalarLine::parse(line, "url").is_some_and(|url| image_name(url.value) == Some(filter))
+        });
+        if !(is_wasm_plugin && uses_filter) {
+            continue;
+        }
+        let Some(start) = document
+            .iter()
+            .position(|line| line.trim_end() == "metadata:")
+        else {
+            continue;
+        };
+        let metadata: Vec<&str> = document[start + 1..]
+            .iter()
+            .copied()
+            .take_while(|line| {
+                line.starts_with([' ', '\t'])
+                    || line.trim().is_empty()
+                    || line.trim_start().starts_with('#')
+            })
+            .collect();
+        let Some(child_indent) = metadata
+            .iter()
+            .find_map(|line| ScalarLine::parse(line, "name").map(|name| name.indent))
+        else {
+            continue;
+        };
+        let field = |key: &str| {
+            metadata.iter().find_map(|line| {
+                ScalarLine::parse(line, key)
+                    .filter(|value| value.indent == child_indent && !value.value.is_empty())
+                    .map(|value| value.value.to_string())
+            })
+        };
+        if let Some(name) = field("name") {
+            found.push(PluginName {
+                name,
+                namespace: field("namespace"),
+            });
+        }
+    }
+    found
 }
 
 fn is_document_separator(line: &str) -> bool {
@@ -214,7 +277,8 @@ spec:
         PushedImage {
             filter,
             url: format!("oci://127.0.0.1:5000/wasm/{filter}:v2"),
-            digest_hex: "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789",
+            digest_hex: "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+                .to_string(),
         }
     }
 
@@ -276,6 +340,36 @@ spec:
                 pushed("f").digest_hex
             )
         );
+    }
+
+    #[test]
+    fn names_the_wasm_plugins_of_a_filter() {
+        let names = |filter| wasm_plugins_of(SAMPLE, filter);
+        assert_eq!(
+            names("host-allowlist"),
+            [
+                PluginName {
+                    name: "host-allowlist".to_string(),
+                    namespace: None
+                },
+                PluginName {
+                    name: "host-allowlist-tls".to_string(),
+                    namespace: None
+                },
+            ]
+        );
+        assert_eq!(names("subset-tagger"), []);
+        let namespaced = "kind: WasmPlugin\nmetadata:\n  # the egress gateway's\n  name: egress-log\n  namespace: istio-system\n  labels:\n    name: not-this\nspec:\n  url: oci://r/x/access-log:t\n";
+        assert_eq!(
+            wasm_plugins_of(namespaced, "access-log"),
+            [PluginName {
+                name: "egress-log".to_string(),
+                namespace: Some("istio-system".to_string())
+            }]
+        );
+        let not_a_plugin =
+            "kind: ConfigMap\nmetadata:\n  name: x\ndata:\n  url: oci://r/x/access-log:t\n";
+        assert_eq!(wasm_plugins_of(not_a_plugin, "access-log"), []);
     }
 
     #[test]

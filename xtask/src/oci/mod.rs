@@ -5,6 +5,7 @@ mod credentials;
 mod destination;
 mod layout;
 mod manifests;
+mod overlay;
 mod provenance;
 mod push;
 
@@ -39,6 +40,9 @@ struct Options {
     tag: Option<String>,
     insecure: bool,
     manifests: Option<PathBuf>,
+    overlay: Option<PathBuf>,
+    write_manifests: bool,
+    ca_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -57,7 +61,10 @@ impl Options {
                 "--registry" => options.registry = Some(value()?),
                 "--tag" => options.tag = Some(value()?),
                 "--manifests" => options.manifests = Some(PathBuf::from(value()?)),
+                "--overlay" => options.overlay = Some(PathBuf::from(value()?)),
+                "--ca-file" => options.ca_file = Some(PathBuf::from(value()?)),
                 "--insecure" => options.insecure = true,
+                "--write-manifests" => options.write_manifests = true,
                 other => return Err(format!("unknown option {other:?}")),
             }
         }
@@ -69,6 +76,9 @@ impl Options {
             ("--registry", self.registry.is_some()),
             ("--tag", self.tag.is_some()),
             ("--manifests", self.manifests.is_some()),
+            ("--overlay", self.overlay.is_some()),
+            ("--write-manifests", self.write_manifests),
+            ("--ca-file", self.ca_file.is_some()),
             ("--insecure", self.insecure),
         ];
         match push_only.iter().find(|(_, given)| *given) {
@@ -148,18 +158,30 @@ fn push_images(options: &Options) -> Result<(), String> {
     let tag = options.tag.as_deref().ok_or("--tag is required")?;
     let destination = Destination::parse(registry, tag)?;
     let variants = options.variants(false)?;
-    let manifests_dir = options.manifests.clone();
-    // Fail on credentials and on a named manifests directory before the build, not after it.
-    let credentials = credentials::for_host(&destination.host)?;
-    if let Some(dir) = &manifests_dir {
-        if !dir.is_dir() {
-            return Err(format!("--manifests {}: not a directory", dir.display()));
-        }
+    // Fail on credentials, the CA file and the manifests directory before the build, not after it.
+    let manifests_dir = options
+        .manifests
+        .clone()
+        .unwrap_or_else(|| e2e::paths::workspace_root().join("wasm-plugins-manifests"));
+    if !manifests_dir.is_dir() {
+        return Err(format!(
+            "--manifests {}: not a directory",
+            manifests_dir.display()
+        ));
     }
+    let credentials = credentials::for_host(&destination.host)?;
+    let ca_certificate = match &options.ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|error| format!("--ca-file {}: {error}", path.display()))?,
+        ),
+        None => None,
+    };
 
-    let built = build_images(&variants, &options.out_dir())?;
+    let out_dir = options.out_dir();
+    let built = build_images(&variants, &out_dir)?;
     println!("pushing to {} ({})", destination.host, credentials.source);
-    let registry = push::Registry::connect(options.insecure, credentials.auth)?;
+    let registry = push::Registry::connect(options.insecure, ca_certificate, credentials.auth)?;
     let mut pushed = Vec::new();
     for BuiltImage {
         filter,
@@ -173,60 +195,108 @@ fn push_images(options: &Options) -> Result<(), String> {
             destination.image(filter),
             variant.name()
         );
-        pushed.push((*filter, digest));
-    }
-    pin_manifests(manifests_dir, &destination, &pushed)
-}
-
-/// Writes each pushed image's url and digest into the WasmPlugin manifests that use it.
-fn pin_manifests(
-    dir: Option<PathBuf>,
-    destination: &Destination,
-    pushed: &[(&str, String)],
-) -> Result<(), String> {
-    let dir = match dir {
-        Some(dir) => dir,
-        None => {
-            let default = e2e::paths::workspace_root().join("wasm-plugins-manifests");
-            if !default.is_dir() {
-                println!(
-                    "no {} directory: no WasmPlugin manifest to pin",
-                    default.display()
-                );
-                return Ok(());
-            }
-            default
-        }
-    };
-    let files = manifests::manifest_files(&dir)?;
-    for (filter, digest) in pushed {
-        let image = manifests::PushedImage {
+        pushed.push(manifests::PushedImage {
             filter,
             url: format!("oci://{}", destination.image(filter)),
-            digest_hex: digest.trim_start_matches("sha256:"),
-        };
+            digest_hex: digest.trim_start_matches("sha256:").to_string(),
+        });
+    }
+    let overlay_dir = options
+        .overlay
+        .clone()
+        .unwrap_or_else(|| out_dir.join("pinned-overlay"));
+    write_overlay(&manifests_dir, &overlay_dir, &pushed)?;
+    if options.write_manifests {
+        pin_manifests(&manifests_dir, &pushed)?;
+    }
+    Ok(())
+}
+
+/// Writes the Kustomize overlay pinning every WasmPlugin of a pushed filter; committed files are
+/// only read.
+fn write_overlay(
+    manifests_dir: &Path,
+    overlay_dir: &Path,
+    pushed: &[manifests::PushedImage<'_>],
+) -> Result<(), String> {
+    let files = manifests::manifest_files(manifests_dir)?;
+    let mut pins = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|error| format!("{}: {error}", file.display()))?;
+        for image in pushed {
+            for plugin in manifests::wasm_plugins_of(&text, image.filter) {
+                pins.push(overlay::Pin {
+                    plugin,
+                    url: image.url.clone(),
+                    digest_hex: image.digest_hex.clone(),
+                });
+            }
+        }
+    }
+    std::fs::create_dir_all(overlay_dir)
+        .map_err(|error| format!("{}: {error}", overlay_dir.display()))?;
+    let absolute = |dir: &Path| {
+        std::fs::canonicalize(dir).map_err(|error| format!("{}: {error}", dir.display()))
+    };
+    let is_kustomize_base = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .any(|name| manifests_dir.join(name).is_file());
+    let base = if is_kustomize_base {
+        Some(overlay::relative_path(
+            &absolute(overlay_dir)?,
+            &absolute(manifests_dir)?,
+        ))
+    } else {
+        None
+    };
+    let path = overlay_dir.join("kustomization.yaml");
+    std::fs::write(&path, overlay::kustomization(base.as_deref(), &pins))
+        .map_err(|error| format!("{}: {error}", path.display()))?;
+    println!(
+        "wrote {}: {} WasmPlugin(s) in {} pinned to the pushed images{}",
+        path.display(),
+        pins.len(),
+        manifests_dir.display(),
+        if base.is_some() {
+            "; apply with `kubectl apply -k` on that directory"
+        } else {
+            " (no kustomization.yaml there: add it to the overlay's resources, or copy the patches)"
+        }
+    );
+    Ok(())
+}
+
+/// `--write-manifests`: writes each pushed image's url and digest into the WasmPlugin manifests
+/// that use it, in place.
+fn pin_manifests(dir: &Path, pushed: &[manifests::PushedImage<'_>]) -> Result<(), String> {
+    let files = manifests::manifest_files(dir)?;
+    for image in pushed {
         let mut pinned_total = 0;
         for file in &files {
             let text = std::fs::read_to_string(file)
                 .map_err(|error| format!("{}: {error}", file.display()))?;
-            let (pinned_text, pinned) = manifests::pin(&text, &image);
+            let (pinned_text, pinned) = manifests::pin(&text, image);
             if pinned_text != text {
                 std::fs::write(file, &pinned_text)
                     .map_err(|error| format!("{}: {error}", file.display()))?;
             }
             if pinned > 0 {
                 println!(
-                    "pinned {}: {pinned} WasmPlugin(s) of {filter} to {} {digest}",
+                    "pinned {}: {pinned} WasmPlugin(s) of {} to {} sha256:{}",
                     file.display(),
-                    image.url
+                    image.filter,
+                    image.url,
+                    image.digest_hex
                 );
             }
             pinned_total += pinned;
         }
         if pinned_total == 0 {
             println!(
-                "note: no WasmPlugin in {} has a url oci://…/{filter}:…",
-                dir.display()
+                "note: no WasmPlugin in {} has a url oci://…/{}:…",
+                dir.display(),
+                image.filter
             );
         }
     }

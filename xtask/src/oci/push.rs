@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 
@@ -18,8 +18,13 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// A client for the registry; `insecure` speaks plain HTTP instead of HTTPS.
-    pub fn connect(insecure: bool, auth: RegistryAuth) -> Result<Registry, String> {
+    /// A client for the registry; `insecure` speaks plain HTTP instead of HTTPS; `ca_certificate`
+    /// (PEM) is trusted besides the system's roots, for a registry with a private CA.
+    pub fn connect(
+        insecure: bool,
+        ca_certificate: Option<Vec<u8>>,
+        auth: RegistryAuth,
+    ) -> Result<Registry, String> {
         // reqwest is built without a default TLS provider (to keep aws-lc out); ring serves. An
         // error only means a provider is already installed, which is just as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -31,6 +36,13 @@ impl Registry {
             },
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(Duration::from_secs(120)),
+            extra_root_certificates: ca_certificate
+                .into_iter()
+                .map(|data| Certificate {
+                    encoding: CertificateEncoding::Pem,
+                    data,
+                })
+                .collect(),
             ..ClientConfig::default()
         };
         let client = Client::try_from(config)
