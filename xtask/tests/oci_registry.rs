@@ -1,5 +1,7 @@
 //! `cargo xtask oci build|push` against a real registry: Debian's `docker-registry` (the CNCF
-//! distribution registry) on 127.0.0.1 with a temporary store, read back with `skopeo`.
+//! distribution registry) on 127.0.0.1 with a temporary store, read back with `skopeo`; once over
+//! plain HTTP without authentication, once over HTTPS with htpasswd authentication, logged in through
+//! a credential helper and through OCI_USERNAME/OCI_PASSWORD.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,19 +13,28 @@ use e2e::modules::Module;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
-const INSTALL_HINT: &str = "install them with `apt-get install docker-registry skopeo`";
+const INSTALL_HINT: &str =
+    "`cargo xtask test` (or `cargo xtask setup`) installs them: apt-get install docker-registry skopeo apache2-utils";
 const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
-/// A `docker-registry` child process serving plain HTTP on a free loopback port; killed on drop,
-/// also when the test panics.
+/// A `docker-registry` child process on a free loopback port; killed on drop, also when the test
+/// panics.
 struct Registry {
     child: Child,
     address: String,
     dir: TempDir,
+    secured: bool,
+}
+
+/// HTTPS with a certificate for `localhost` from a test CA, and htpasswd (bcrypt) authentication.
+struct Secured {
+    ca: e2e::pki::CertificateAuthority,
+    username: &'static str,
+    password: &'static str,
 }
 
 impl Registry {
-    fn start() -> Registry {
+    fn start(secured: Option<&Secured>) -> Registry {
         let binary = required_tool("docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
@@ -34,14 +45,28 @@ impl Registry {
         let address = format!("127.0.0.1:{port}");
         let config = dir.path().join("config.yml");
         let store = dir.path().join("store");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
-                store.display()
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\n",
+            store.display()
+        );
+        if let Some(secured) = secured {
+            let certificate = secured.ca.issue(&["localhost"]).unwrap();
+            let (cert, key) = certificate.write_pem(dir.path(), "registry").unwrap();
+            let htpasswd = dir.path().join("htpasswd");
+            let output = Command::new(required_tool("htpasswd"))
+                .args(["-Bbn", secured.username, secured.password])
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "htpasswd failed: {output:?}");
+            std::fs::write(&htpasswd, &output.stdout).unwrap();
+            text.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: gateway-wasm-test\n    path: {}\n",
+                cert.display(),
+                key.display(),
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, text).unwrap();
         let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
         let child = Command::new(binary)
             .arg("serve")
@@ -55,6 +80,7 @@ impl Registry {
             child,
             address,
             dir,
+            secured: secured.is_some(),
         };
         registry.wait_until_ready();
         registry
@@ -66,9 +92,14 @@ impl Registry {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("docker-registry exited ({status}):\n{}", self.log());
             }
-            if http_request(&self.address, "GET", "/v2/", "")
-                .is_some_and(|response| response.status == 200)
-            {
+            let up = if self.secured {
+                // TLS: an accepted TCP connection is enough; the pushes prove the rest.
+                TcpStream::connect(&self.address).is_ok()
+            } else {
+                http_request(&self.address, "GET", "/v2/", "")
+                    .is_some_and(|response| response.status == 200)
+            };
+            if up {
                 return;
             }
             assert!(
@@ -101,7 +132,7 @@ fn required_tool(name: &str) -> PathBuf {
         .find(|candidate| candidate.is_file());
     found.unwrap_or_else(|| {
         panic!(
-            "`{name}` is not installed: this test needs docker-registry and skopeo; {INSTALL_HINT}"
+            "`{name}` is not installed: this test needs docker-registry, skopeo and htpasswd; {INSTALL_HINT}"
         )
     })
 }
@@ -150,10 +181,12 @@ fn http_request(address: &str, method: &str, path: &str, accept: &str) -> Option
 
 /// Runs the xtask binary (which builds the modules first) and returns its stdout.
 fn xtask(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .unwrap();
+    xtask_with(args, &[])
+}
+
+/// Runs the xtask binary with `environment` (and no registry credentials of the caller's).
+fn xtask_with(args: &[&str], environment: &[(&str, &std::ffi::OsStr)]) -> String {
+    let output = xtask_command(args, environment).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -162,6 +195,17 @@ fn xtask(args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+fn xtask_command(args: &[&str], environment: &[(&str, &std::ffi::OsStr)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command
+        .args(args)
+        .env_remove("OCI_USERNAME")
+        .env_remove("OCI_PASSWORD")
+        .env("DOCKER_CONFIG", "/nonexistent")
+        .envs(environment.iter().copied());
+    command
 }
 
 /// `(filter, variant, digest)` of every `image …` line that `oci build` prints.
@@ -260,7 +304,7 @@ spec:
 #[test]
 fn both_variants_push_to_a_real_registry_and_pull_back_byte_identical() {
     required_tool("skopeo");
-    let registry = Registry::start();
+    let registry = Registry::start(None);
     let work = tempfile::tempdir().unwrap();
     let manifests = work.path().join("manifests");
     std::fs::create_dir(&manifests).unwrap();
@@ -270,7 +314,9 @@ fn both_variants_push_to_a_real_registry_and_pull_back_byte_identical() {
 
     for variant in ["compat", "oci"] {
         let tag = format!("test-{variant}");
-        let stdout = xtask(&[
+        // The compat push leaves the manifests alone (the default); the oci push rewrites them.
+        let write_manifests = variant == "oci";
+        let mut args = vec![
             "oci",
             "push",
             "--registry",
@@ -284,7 +330,11 @@ fn both_variants_push_to_a_real_registry_and_pull_back_byte_identical() {
             out.to_str().unwrap(),
             "--manifests",
             manifests.to_str().unwrap(),
-        ]);
+        ];
+        if write_manifests {
+            args.push("--write-manifests");
+        }
+        let stdout = xtask(&args);
         let built = built_digests(&stdout);
         let pushed = pushed_digests(&stdout);
         assert_eq!(
@@ -333,6 +383,16 @@ fn both_variants_push_to_a_real_registry_and_pull_back_byte_identical() {
             assert_eq!(&sha256_digest(&raw), digest, "{name}");
             let manifest: serde_json::Value = serde_json::from_slice(&raw).unwrap();
             assert_eq!(manifest["mediaType"], MANIFEST_MEDIA_TYPE, "{name}");
+            let annotations = &manifest["annotations"];
+            assert_eq!(annotations["org.opencontainers.image.title"], filter);
+            assert_eq!(
+                annotations["org.opencontainers.image.version"],
+                env!("CARGO_PKG_VERSION")
+            );
+            assert_eq!(
+                annotations["org.opencontainers.image.licenses"],
+                env!("CARGO_PKG_LICENSE")
+            );
             assert!(manifest.get("manifests").is_none(), "{name}: not an index");
 
             let pulled = work.path().join(format!("pulled-{filter}-{variant}"));
@@ -390,8 +450,29 @@ fn both_variants_push_to_a_real_registry_and_pull_back_byte_identical() {
             }
         }
 
-        // The sample manifests now point at this push.
         let pinned = std::fs::read_to_string(manifests.join("plugins.yaml")).unwrap();
+        let overlay =
+            std::fs::read_to_string(out.join("pinned-overlay").join("kustomization.yaml")).unwrap();
+        for filter in ["host-allowlist", "access-log"] {
+            let digest = &pushed
+                .iter()
+                .find(|(name, _)| name.contains(&format!("/{filter}:")))
+                .unwrap()
+                .1;
+            let patch = format!(
+                "      name: {filter}\n    patch: |-\n      - op: add\n        path: /spec/url\n        value: oci://{repository}/{filter}:{tag}\n      - op: add\n        path: /spec/sha256\n        value: {}\n",
+                digest.trim_start_matches("sha256:")
+            );
+            assert!(
+                overlay.contains(&patch),
+                "{filter} not in the overlay:\n{overlay}"
+            );
+        }
+        if !write_manifests {
+            assert_eq!(pinned, WASM_PLUGINS, "committed manifests left alone");
+            continue;
+        }
+        // With --write-manifests, the sample manifests now point at this push.
         for filter in ["host-allowlist", "access-log"] {
             let digest = &pushed
                 .iter()
@@ -411,6 +492,136 @@ fn both_variants_push_to_a_real_registry_and_pull_back_byte_identical() {
         }
         assert!(pinned.starts_with("# Sample WasmPlugins"), "comments kept");
     }
+}
+
+/// Stands in for a credential helper (`docker-credential-desktop`, `-ecr-login`, …): answers `get`
+/// for `server` with the user and password, and "credentials not found" for any other registry.
+fn credential_helper_stand_in(dir: &Path, server: &str, secured: &Secured) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join("docker-credential-test-stand-in");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n# Stands in for a credential helper in the oci_registry test.\n[ \"$1\" = get ] || exit 1\nread -r server || true\nif [ \"$server\" = '{server}' ]; then\n  printf '{{\"ServerURL\":\"%s\",\"Username\":\"{}\",\"Secret\":\"{}\"}}' \"$server\"\nelse\n  echo 'credentials not found in native keychain'\n  exit 1\nfi\n",
+            secured.username, secured.password
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn pushes_over_https_with_htpasswd_through_a_credential_helper_and_the_environment() {
+    required_tool("skopeo");
+    let secured = Secured {
+        ca: e2e::pki::CertificateAuthority::new().unwrap(),
+        username: "publisher",
+        password: "pass word:with colon",
+    };
+    let registry = Registry::start(Some(&secured));
+    let host = registry.address.replace("127.0.0.1", "localhost");
+    let work = tempfile::tempdir().unwrap();
+    let ca_file = work.path().join("ca.crt");
+    std::fs::write(&ca_file, secured.ca.pem()).unwrap();
+    let manifests = work.path().join("manifests");
+    std::fs::create_dir(&manifests).unwrap();
+    std::fs::write(manifests.join("plugins.yaml"), WASM_PLUGINS).unwrap();
+    let out = work.path().join("oci");
+    let repository = format!("{host}/gateway-wasm");
+    let push_args = |tag: &'static str| {
+        vec![
+            "oci".to_string(),
+            "push".to_string(),
+            "--registry".to_string(),
+            repository.clone(),
+            "--tag".to_string(),
+            tag.to_string(),
+            "--ca-file".to_string(),
+            ca_file.display().to_string(),
+            "--out".to_string(),
+            out.display().to_string(),
+            "--manifests".to_string(),
+            manifests.display().to_string(),
+        ]
+    };
+
+    // Anonymous: the registry refuses, and the command fails naming the image.
+    let args = push_args("anonymous");
+    let anonymous = xtask_command(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+        .output()
+        .unwrap();
+    assert!(!anonymous.status.success(), "an anonymous push must fail");
+    let stderr = String::from_utf8_lossy(&anonymous.stderr);
+    assert!(
+        stderr.contains(&format!("{repository}/host-allowlist:anonymous")),
+        "{stderr}"
+    );
+
+    // Through the credential helper named in $DOCKER_CONFIG/config.json's credHelpers.
+    let docker_config = work.path().join("docker");
+    std::fs::create_dir(&docker_config).unwrap();
+    std::fs::write(
+        docker_config.join("config.json"),
+        format!(r#"{{"auths": {{"{host}": {{}}}}, "credHelpers": {{"{host}": "test-stand-in"}}}}"#),
+    )
+    .unwrap();
+    let helper_bin = credential_helper_stand_in(work.path(), &host, &secured);
+    let path = std::env::join_paths(
+        std::iter::once(helper_bin)
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let args = push_args("via-helper");
+    let stdout = xtask_with(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[
+            ("DOCKER_CONFIG", docker_config.as_os_str()),
+            ("PATH", path.as_os_str()),
+        ],
+    );
+    assert!(
+        stdout.contains("(user \"publisher\" from docker-credential-test-stand-in)"),
+        "{stdout}"
+    );
+    let via_helper = pushed_digests(&stdout);
+    assert_eq!(via_helper.len(), Module::ALL.len(), "{stdout}");
+
+    // Through OCI_USERNAME/OCI_PASSWORD.
+    let args = push_args("via-environment");
+    let stdout = xtask_with(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[
+            ("OCI_USERNAME", std::ffi::OsStr::new(secured.username)),
+            ("OCI_PASSWORD", std::ffi::OsStr::new(secured.password)),
+        ],
+    );
+    assert_eq!(pushed_digests(&stdout).len(), Module::ALL.len(), "{stdout}");
+
+    // Read back with skopeo, trusting the test CA and logging in: the digests pushed are served.
+    let cert_dir = work.path().join("certs");
+    std::fs::create_dir(&cert_dir).unwrap();
+    std::fs::write(cert_dir.join("ca.crt"), secured.ca.pem()).unwrap();
+    let creds = format!("{}:{}", secured.username, secured.password);
+    for (name, digest) in &via_helper {
+        let raw = skopeo(&[
+            "inspect",
+            "--raw",
+            "--cert-dir",
+            cert_dir.to_str().unwrap(),
+            "--creds",
+            &creds,
+            &format!("docker://{name}"),
+        ]);
+        assert_eq!(&sha256_digest(&raw), digest, "{name}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(manifests.join("plugins.yaml")).unwrap(),
+        WASM_PLUGINS,
+        "committed manifests left alone"
+    );
 }
 
 #[test]
