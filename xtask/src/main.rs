@@ -45,12 +45,16 @@ commands:
   oci build [--variant compat|oci|all] [--out DIR]
                    build the modules, then per filter an OCI image layout in
                    DIR/<filter>/<variant>/ (default DIR: target/oci); prints each manifest digest
-  oci push --registry HOST[:PORT]/REPO --tag T [--variant compat|oci] [--insecure]
-           [--out DIR] [--manifests DIR]
-                   build, then push each filter as HOST[:PORT]/REPO/<filter>:T and pin its url and
-                   sha256 in the WasmPlugin manifests (default DIR: wasm-plugins-manifests);
-                   credentials: OCI_USERNAME/OCI_PASSWORD, else $DOCKER_CONFIG/config.json
-                   (~/.docker/config.json), else anonymous; --insecure: plain HTTP
+  oci push --registry HOST[:PORT]/REPO --tag T [--variant compat|oci] [--out DIR]
+           [--manifests DIR] [--overlay DIR] [--write-manifests] [--ca-file PEM] [--insecure]
+                   build, then push each filter (four images) as HOST[:PORT]/REPO/<filter>:T with
+                   provenance annotations, and write a Kustomize overlay (default DIR:
+                   target/oci/pinned-overlay) pinning url and sha256 of each WasmPlugin in the
+                   manifests (default DIR: wasm-plugins-manifests), which stay untouched unless
+                   --write-manifests; credentials: OCI_USERNAME/OCI_PASSWORD, else
+                   $DOCKER_CONFIG/config.json (~/.docker/config.json): credHelpers, credsStore
+                   (docker-credential-NAME get), auths; else anonymous; token auth when the
+                   registry asks for it; --ca-file: also trust this CA; --insecure: plain HTTP
 ";
 
 fn main() -> ExitCode {
