@@ -132,7 +132,7 @@ pub fn plan(purpose: Purpose, missing: &[Tool], apt_get: bool, privilege: Privil
                 .map(|tool| format!("{} ({})", tool.name, tool.package))
                 .collect();
             let how = if apt_get {
-                "not root, and `sudo -n` needs a password"
+                "not root, and no password-less `sudo -n`"
             } else {
                 "no apt-get here"
             };
@@ -278,7 +278,7 @@ mod tests {
         };
         assert_eq!(
             message,
-            "`cargo xtask test` needs node (nodejs), skopeo (skopeo) (not root, and `sudo -n` needs a password); install them, e.g. on Debian or Ubuntu: sudo apt-get install nodejs skopeo"
+            "`cargo xtask test` needs node (nodejs), skopeo (skopeo) (not root, and no password-less `sudo -n`); install them, e.g. on Debian or Ubuntu: sudo apt-get install nodejs skopeo"
         );
         let Plan::Stop(message) = plan(Purpose::Demo, &[PIP], false, Privilege::Root) else {
             panic!("expected a stop");
