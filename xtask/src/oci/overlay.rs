@@ -25,7 +25,11 @@ pub fn kustomization(base: Option<&Path>, pins: &[Pin]) -> String {
     if let Some(base) = base {
         let _ = writeln!(text, "resources:\n  - {}", base.display());
     }
-    text.push_str("patches:\n");
+    if pins.is_empty() {
+        text.push_str("patches: []\n");
+    } else {
+        text.push_str("patches:\n");
+    }
     for pin in pins {
         let _ = writeln!(
             text,
@@ -121,6 +125,7 @@ patches:
         );
         assert_eq!(text, expected);
         assert!(!kustomization(None, &pins).contains("resources:"));
+        assert!(kustomization(None, &[]).ends_with("kind: Kustomization\npatches: []\n"));
     }
 
     #[test]
