@@ -15,14 +15,14 @@ fn bad_configuration() -> String {
     json!({
         "hosts": ["*foo.com", "ok.example.com", "a:0", "*.10.0.0.7", "bücher.de", "2001:db8::7"],
         "host_regex": ["^fine\\.example\\.com$", "(x"],
-        "deny": {"status": 99}
+        "deny": {"status": 200}
     })
     .to_string()
 }
 
 /// Every problem of [`bad_configuration`], as the filter reports it.
 const PROBLEMS: [&str; 7] = [
-    r#"deny.status: 99 is not an HTTP status from 200 to 599"#,
+    r#"deny.status: 200 is not an HTTP error status from 400 to 599"#,
     r#"hosts[0]: "*foo.com": a wildcard must be a whole leading "*." label"#,
     r#"hosts[2]: "a:0": the port must be a number from 1 to 65535"#,
     r#"hosts[3]: "*.10.0.0.7": a wildcard covers names under a domain, not an IP address"#,

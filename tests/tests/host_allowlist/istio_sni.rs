@@ -89,3 +89,22 @@ fn istio_cluster_name_sni_is_not_a_mismatch() {
         TlsOriginatingClient::start("allowlist-istio-sni-client", &gateway, "evil.example.com");
     client.check(&gateway, "www.google.com", Expect::Misdirected);
 }
+
+#[test]
+fn istio_cluster_name_sni_is_excepted_under_strict() {
+    let gateway = HttpGateway::tls(
+        "allowlist-istio-sni-strict",
+        &json!({"hosts": ["www.google.com"], "on_sni_mismatch": "strict"}).to_string(),
+        &[GATEWAY_SERVICE],
+    );
+    let sni = format!("outbound|80|google|{GATEWAY_SERVICE}");
+    let client = TlsOriginatingClient::start("allowlist-istio-sni-strict-client", &gateway, &sni);
+    client.check(&gateway, "www.google.com", Expect::Passes);
+    // Any other SNI that is not a host name differs from every authority under `strict`.
+    let client = TlsOriginatingClient::start(
+        "allowlist-istio-sni-strict-client",
+        &gateway,
+        "inbound|80||",
+    );
+    client.check(&gateway, "www.google.com", Expect::Misdirected);
+}

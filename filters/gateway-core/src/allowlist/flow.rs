@@ -124,7 +124,8 @@ impl fmt::Display for Subject {
 impl Allowlist {
     /// The HTTP flow, run on every request: the authority must be allowed; when the listener
     /// terminates TLS and the SNI names another host, that host must be allowed too (else 421),
-    /// unless `on_sni_mismatch` is `allow` (see [`Allowlist::sni_misdirects`]).
+    /// unless `on_sni_mismatch` is `allow`; under `strict` it must be the authority's host (see
+    /// [`Allowlist::sni_misdirects`]).
     pub fn decide_request(&self, request: &impl RequestHost) -> Verdict<'_> {
         let Some(raw) = request.authority().filter(|raw| !raw.is_empty()) else {
             return self.deny_request(Reason::MissingHost, Subject::Authority(None), None);
@@ -493,6 +494,36 @@ mod tests {
             let allowlist = allowlist(mode);
             let verdict = allowlist.decide_request(&FixedHost::request(Some("EVIL.com."), "http", None));
             assert_eq!(verdict.canonical_authority, None, "{mode}");
+        }
+    }
+
+    #[test]
+    #[rustfmt::skip] // one case per line
+    fn sni_mismatch_strict_misdirects_any_other_host_but_istio_cluster_names() {
+        use Outcome::*;
+        use Reason::*;
+        let allowlist = allowlist(r#"{"on_sni_mismatch":"strict"}"#);
+        // (authority, SNI, expected)
+        let cases: &[(&str, Option<&str>, Expected)] = &[
+            ("www.google.com", Some("www.google.com"), (Allowed, HostListed, Some("www.google.com"), None)),
+            ("WWW.Google.com.:443", Some("www.GOOGLE.com."), (Allowed, HostListed, Some("www.google.com"), None)),
+            ("www.google.com", None, (Allowed, HostListed, Some("www.google.com"), None)),
+            ("www.google.com", Some(""), (Allowed, HostListed, Some("www.google.com"), None)),
+            // Both allowed, yet another host: what `reject` lets through as coalescing.
+            ("google.com", Some("www.google.com"), (Denied, SniMismatch, None, Some(421))),
+            ("storage.googleapis.com", Some("www.googleapis.com"), (Denied, SniMismatch, None, Some(421))),
+            ("www.google.com", Some("evil.com"), (Denied, SniMismatch, None, Some(421))),
+            ("www.google.com", Some("bad sni"), (Denied, SniMismatch, None, Some(421))),
+            ("www.google.com", Some("inbound|8080||"), (Denied, SniMismatch, None, Some(421))),
+            ("www.google.com", Some("outbound|80|google|istio-egressgateway.istio-system.svc.cluster.local"),
+                (Allowed, HostListed, Some("www.google.com"), None)),
+            ("www.google.com", Some("outbound_.80_.google_.istio-egressgateway.istio-system.svc.cluster.local"),
+                (Allowed, HostListed, Some("www.google.com"), None)),
+            ("evil.com", Some("evil.com"), (Denied, HostNotListed, None, Some(403))),
+        ];
+        for (authority, sni, expected) in cases {
+            let verdict = allowlist.decide_request(&FixedHost::request(Some(authority), "https", *sni));
+            assert_eq!(summary(&verdict), *expected, "{authority:?} sni={sni:?}");
         }
     }
 

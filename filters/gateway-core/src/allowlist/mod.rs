@@ -41,11 +41,13 @@ impl Allowlist {
 
     pub fn compile(config: AllowlistConfig) -> Result<Self, ConfigErrors> {
         let mut errors = ErrorCollector::default();
-        if !(200..=599).contains(&config.deny.status) {
+        // A denial that looks like success (2xx) or a redirect (3xx) hides from clients and
+        // monitors, which count errors by status class.
+        if !(400..=599).contains(&config.deny.status) {
             errors.push(
                 "deny.status",
                 format!(
-                    "{} is not an HTTP status from 200 to 599",
+                    "{} is not an HTTP error status from 400 to 599",
                     config.deny.status
                 ),
             );
@@ -157,7 +159,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "deny.status: 99 is not an HTTP status from 200 to 599",
+                "deny.status: 99 is not an HTTP error status from 400 to 599",
                 "hosts[1]: \"*foo.com\": a wildcard must be a whole leading \"*.\" label",
                 "hosts[2]: \"a:0\": the port must be a number from 1 to 65535",
                 "hosts[3]: \"bücher.de\": internationalised names must be written as punycode A-labels: use \"xn--bcher-kva.de\"",
@@ -188,7 +190,11 @@ mod tests {
     fn deny_status_bounds() {
         for (status, valid) in [
             (199, false),
-            (200, true),
+            (200, false),
+            (204, false),
+            (302, false),
+            (399, false),
+            (400, true),
             (403, true),
             (421, true),
             (599, true),

@@ -16,6 +16,9 @@ impl Allowlist {
     /// selects no certificate of a named host, so it cannot front for one: it is not a mismatch.
     /// Istio's DNS SRV form (`outbound_.80_.google_.…`) parses as a name but names a cluster, and is
     /// excepted likewise.
+    ///
+    /// Under `strict`, every SNI other than Istio's cluster names must be the authority's host: an
+    /// SNI that is not a host name differs from every authority.
     pub(super) fn sni_misdirects(&self, sni: &str, authority: &Authority) -> bool {
         match self.on_sni_mismatch {
             OnSniMismatch::Allow => false,
@@ -29,6 +32,10 @@ impl Allowlist {
                     }
                     Err(_) => false,
                 }
+            }
+            OnSniMismatch::Strict => {
+                !is_istio_cluster_sni(sni)
+                    && Host::parse(sni).map_or(true, |host| host != *authority.host())
             }
         }
     }
