@@ -9,6 +9,8 @@ use e2e::upstream::Upstream;
 use e2e::wasm_filter::{http_filters_yaml, network_filters_yaml, WasmFilter};
 use serde_json::json;
 
+use crate::support::{Expect, HttpGateway};
+
 const PREFIX: &str = "host-allowlist: invalid configuration: ";
 
 fn bad_configuration() -> String {
@@ -114,4 +116,28 @@ fn a_bad_configuration_makes_envoy_refuse_the_network_filter_naming_each_problem
     .unwrap();
     assert_refused("allowlist-bad-network", bootstrap, &PROBLEMS);
     assert_eq!(upstream.connections(), 0);
+}
+
+#[test]
+fn a_regex_with_an_unescaped_dot_loads_with_a_warning_in_envoys_log() {
+    let gateway = HttpGateway::plain(
+        "allowlist-regex-warning",
+        &json!({"host_regex": ["^api.example.com$", "^ok\\.example\\.com$"]}).to_string(),
+    );
+    let warning = r#"host-allowlist: configuration warning: host_regex[0]: "^api.example.com$": the unescaped "." in "api.example" matches any character, so "apixexample" is allowed too; write "\." for a literal dot"#;
+    let log = gateway.envoy.log();
+    assert!(log.contains(warning), "{}", gateway.log_tail());
+    assert_eq!(
+        log.matches("configuration warning").count(),
+        log.matches("host-allowlist: configuration accepted")
+            .count(),
+        "one warning per loaded configuration, none for the escaped pattern\n{log}"
+    );
+    // It is a warning, not an error: the configuration is in force, slip included.
+    gateway.check_authorities(&[
+        ("api.example.com", Expect::Passes),
+        ("apixexample.com", Expect::Passes),
+        ("ok.example.com", Expect::Passes),
+        ("okxexample.com", Expect::Denied("host_not_listed")),
+    ]);
 }

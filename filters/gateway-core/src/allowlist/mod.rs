@@ -18,8 +18,8 @@ pub use flow::{
     MISDIRECTED_STATUS, REASON_HEADER,
 };
 
-use crate::config::{parse_json, ConfigErrors, ErrorCollector};
-use crate::host::{Host, HostPatterns, HostRegexSet, MatchedEntry};
+use crate::config::{parse_json, ConfigErrors, ConfigWarning, ErrorCollector};
+use crate::host::{unescaped_dot_warnings, Host, HostPatterns, HostRegexSet, MatchedEntry};
 
 /// A validated, compiled allowlist configuration. The default lists nothing, in enforce mode: it
 /// denies everything, which is what a filter must do before it has a valid configuration.
@@ -30,6 +30,8 @@ pub struct Allowlist {
     host_regex: HostRegexSet,
     deny: Denial,
     on_sni_mismatch: OnSniMismatch,
+    /// What in the accepted configuration is probably a mistake, for the filter to log.
+    warnings: Vec<ConfigWarning>,
 }
 
 impl Allowlist {
@@ -69,7 +71,14 @@ impl Allowlist {
             host_regex: host_regex?,
             deny: config.deny,
             on_sni_mismatch: config.on_sni_mismatch,
+            warnings: unescaped_dot_warnings("host_regex", &config.host_regex),
         })
+    }
+
+    /// Problems that do not invalidate the configuration but probably are mistakes, each naming its
+    /// field: the filter logs them at configure time, `cargo xtask check-config` lists them.
+    pub fn warnings(&self) -> &[ConfigWarning] {
+        &self.warnings
     }
 
     pub fn mode(&self) -> Mode {
@@ -207,6 +216,29 @@ mod tests {
                 "{status}"
             );
         }
+    }
+
+    #[test]
+    fn a_regex_with_an_unescaped_dot_between_words_is_accepted_with_a_warning() {
+        let allowlist = Allowlist::from_json(
+            br#"{"host_regex": ["^bucket-[0-9]+\\.storage\\.example\\.com$", "^api.example.com$"]}"#,
+        )
+        .unwrap();
+        let warnings: Vec<String> = allowlist
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                r#"host_regex[1]: "^api.example.com$": the unescaped "." in "api.example" matches any character, so "apixexample" is allowed too; write "\." for a literal dot"#
+            ]
+        );
+        assert!(Allowlist::from_json(br#"{"hosts": ["api.example.com"]}"#)
+            .unwrap()
+            .warnings()
+            .is_empty());
     }
 
     /// The published JSON Schema must describe exactly what the filter accepts: its examples are valid
