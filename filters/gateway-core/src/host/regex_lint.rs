@@ -29,71 +29,68 @@ pub fn unescaped_dot_warnings(field: &str, patterns: &[String]) -> Vec<ConfigWar
         .collect()
 }
 
-/// The byte offset of the first `.` that is a metacharacter (not escaped, not in `[…]`) and has an
-/// ASCII word character on both sides in the pattern text.
+/// The byte offset of the first `.` that is a metacharacter (not escaped, not in `[…]`) and has a
+/// literal ASCII word character on each side in the pattern text (`\d.x` does not count: `d` is
+/// part of an escape).
 fn first_unescaped_dot_between_word_characters(pattern: &str) -> Option<usize> {
     let bytes = pattern.as_bytes();
     let mut in_class = false;
-    let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'\\' => index += 1,
+    // Right after `[` or `[^`, where a `]` is a literal member rather than the end of the class.
+    let mut class_start = false;
+    let mut escape = false;
+    let mut after_word = false;
+    for (index, &byte) in bytes.iter().enumerate() {
+        if escape {
+            escape = false;
+            after_word = false;
+            continue;
+        }
+        match byte {
+            b'\\' => escape = true,
             b'[' if !in_class => {
                 in_class = true;
-                // A `]` right after `[` or `[^` is a literal member, not the end of the class.
-                if bytes.get(index + 1) == Some(&b'^') {
-                    index += 1;
-                }
-                if bytes.get(index + 1) == Some(&b']') {
-                    index += 1;
-                }
+                class_start = true;
+                after_word = false;
+                continue;
             }
-            b']' if in_class => in_class = false,
+            b'^' if class_start => continue,
+            b']' if in_class && !class_start => in_class = false,
             b'.' if !in_class
-                && index > 0
-                && is_word(bytes[index - 1])
-                && !escaped(bytes, index - 1)
+                && after_word
                 && bytes.get(index + 1).copied().is_some_and(is_word) =>
             {
                 return Some(index);
             }
             _ => {}
         }
-        index += 1;
+        class_start = false;
+        after_word = is_word(byte);
     }
     None
-}
-
-/// Whether the byte at `index` is preceded by an odd number of backslashes (`\d.x`: `d` is part of
-/// an escape, so the dot follows a class, not a letter).
-fn escaped(bytes: &[u8], index: usize) -> bool {
-    bytes[..index]
-        .iter()
-        .rev()
-        .take_while(|&&b| b == b'\\')
-        .count()
-        % 2
-        == 1
 }
 
 fn is_word(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_'
 }
 
+/// The word characters that end at byte `end` (ASCII, so any offset between them is a char boundary).
 fn word_before(pattern: &str, end: usize) -> &str {
-    let start = pattern[..end]
+    let before = pattern.get(..end).unwrap_or_default();
+    let start = before
         .bytes()
         .rposition(|b| !is_word(b))
         .map_or(0, |position| position + 1);
-    &pattern[start..end]
+    before.get(start..).unwrap_or_default()
 }
 
+/// The word characters that start at byte `start`.
 fn word_after(pattern: &str, start: usize) -> &str {
-    let end = pattern[start..]
+    let after = pattern.get(start..).unwrap_or_default();
+    let end = after
         .bytes()
         .position(|b| !is_word(b))
-        .map_or(pattern.len(), |position| start + position);
-    &pattern[start..end]
+        .unwrap_or(after.len());
+    after.get(..end).unwrap_or_default()
 }
 
 #[cfg(test)]
