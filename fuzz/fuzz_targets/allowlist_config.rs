@@ -1,5 +1,6 @@
 //! host-allowlist's plugin configuration: any bytes are refused with field-named errors or
-//! compiled; a compiled allowlist then decides a few requests without panicking.
+//! compiled, with its warnings one line each; a compiled allowlist then decides a few requests, over
+//! host-name, Istio and malformed SNIs, without panicking.
 #![no_main]
 
 use gateway_core::allowlist::{Allowlist, RequestHost};
@@ -9,11 +10,16 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     match Allowlist::from_json(data) {
         Ok(allowlist) => {
-            for authority in ["www.google.com", "a.b.example.com:8443", "[::1]", "10.0.0.7", ""] {
+            for warning in allowlist.warnings() {
+                assert!(warning.field.starts_with("host_regex["), "{warning:?}");
+                assert!(!warning.to_string().contains('\n'), "one warning per log line: {warning:?}");
+            }
+            let snis = ["www.google.com", "outbound|80|google|egress.istio-system.svc.cluster.local", "a b", ""];
+            for (authority, sni) in ["www.google.com", "a.b.example.com:8443", "[::1]", "10.0.0.7", ""].into_iter().zip(snis.into_iter().cycle()) {
                 let request = Request {
                     authority: Some(authority.to_string()),
                     scheme: Some("https".to_string()),
-                    sni: None,
+                    sni: Some(sni.to_string()),
                 };
                 let verdict = allowlist.decide_request(&request);
                 let _ = (verdict.decision.to_json(), verdict.log_message(), request.authority());

@@ -1,6 +1,7 @@
 //! The allowlist matcher through the request and connection flows, against an independent
 //! oracle: nothing is allowed that the configuration does not list, whatever the authority, scheme
-//! and SNI; and a listed host without a mismatching SNI is allowed.
+//! and SNI; a listed host without a mismatching SNI is allowed; under `on_sni_mismatch: strict` an
+//! SNI that is a host name must be the authority's host.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -20,6 +21,22 @@ const CONFIG: &str = r#"{
 fn allowlist() -> &'static Allowlist {
     static ALLOWLIST: OnceLock<Allowlist> = OnceLock::new();
     ALLOWLIST.get_or_init(|| Allowlist::from_json(CONFIG.as_bytes()).expect("the fuzz configuration is valid"))
+}
+
+fn strict_allowlist() -> &'static Allowlist {
+    static ALLOWLIST: OnceLock<Allowlist> = OnceLock::new();
+    ALLOWLIST.get_or_init(|| {
+        let mut config: serde_json::Value = serde_json::from_str(CONFIG).unwrap();
+        config["on_sni_mismatch"] = "strict".into();
+        Allowlist::from_json(config.to_string().as_bytes()).expect("the fuzz configuration is valid")
+    })
+}
+
+/// Istio's mutual-TLS SNI (a cluster name, `outbound|80|subset|fqdn` or `outbound_.80_.subset_.fqdn`),
+/// which is never a mismatch. Looser than the filter's own check: the oracle only needs to know what
+/// may be excepted.
+fn may_be_istio_sni(sni: &str) -> bool {
+    sni.starts_with("outbound|") || sni.starts_with("outbound_.")
 }
 
 /// Whether the configuration lists `host` on some port (`port_free`: on every port).
@@ -71,10 +88,11 @@ fuzz_target!(|input: Input| {
                 panic!("allowed an authority that does not parse: {input:?}");
             };
             assert!(listed(authority.host()).0, "allowed an unlisted host: {input:?} -> {authority:?}");
-            if let Some(sni) = sni {
-                let sni = Host::parse(sni).unwrap_or_else(|e| panic!("allowed with an invalid SNI ({e}): {input:?}"));
+            // An SNI that is not a host name cannot front for one and is no mismatch; one that is
+            // must be the authority's host or a listed one.
+            if let Some(Ok(sni_host)) = sni.filter(|sni| !may_be_istio_sni(sni)).map(Host::parse) {
                 assert!(
-                    &sni == authority.host() || listed(&sni).0,
+                    &sni_host == authority.host() || listed(&sni_host).0,
                     "allowed under an unlisted SNI: {input:?}"
                 );
             }
@@ -85,6 +103,17 @@ fuzz_target!(|input: Input| {
     if let (Some(Ok(authority)), None) = (&authority, sni) {
         if listed(authority.host()).1 {
             assert_eq!(verdict.decision.outcome, Outcome::Allowed, "denied a listed host: {input:?}");
+        }
+    }
+
+    let strict = strict_allowlist().decide_request(&input.request);
+    if strict.decision.outcome == Outcome::Allowed {
+        assert_eq!(verdict.decision.outcome, Outcome::Allowed, "strict allowed what reject denied: {input:?}");
+        if let (Some(Ok(authority)), Some(sni)) = (&authority, sni) {
+            assert!(
+                may_be_istio_sni(sni) || Host::parse(sni).as_ref() == Ok(authority.host()),
+                "strict allowed under another SNI: {input:?}"
+            );
         }
     }
 

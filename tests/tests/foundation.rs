@@ -79,7 +79,7 @@ fn a_rejected_configuration_makes_envoy_refuse_to_start() {
     let cases = [
         (
             WasmFilter::http(Module::HostAllowlist, r#"{"deny": {"status": 99}}"#),
-            "host-allowlist: invalid configuration: deny.status: 99 is not an HTTP status from 200 to 599",
+            "host-allowlist: invalid configuration: deny.status: 99 is not an HTTP error status from 400 to 599",
         ),
         (
             WasmFilter::http(Module::SubsetTagger, r#"{"header": "X Bad"}"#),

@@ -271,3 +271,27 @@ fn configuration_errors_refuse_the_plugin_naming_section_and_field() {
         );
     }
 }
+
+#[test]
+fn a_probable_mistake_loads_with_a_warning_naming_section_and_field() {
+    let upstream = Upstream::start("unused").unwrap();
+    let vars = Vars::new()
+        .set(
+            "HTTP_FILTERS",
+            WasmFilter::http(
+                Module::Gateway,
+                r#"{"allowlist": {"host_regex": ["^api.example.com$"]}}"#,
+            )
+            .http_yaml(),
+        )
+        .set("UPSTREAM_PORT", upstream.port());
+    let bootstrap =
+        template::render_file(&paths::test_configs_dir().join("http-gateway.yaml"), &vars).unwrap();
+    let envoy = Envoy::start(EnvoyOptions::new("gateway-config-warning", bootstrap)).unwrap();
+    let expected = r#"gateway: configuration warning: allowlist.host_regex[0]: "^api.example.com$": the unescaped "." in "api.example" matches any character"#;
+    assert!(
+        envoy.log().contains(expected),
+        "{expected:?} not in:\n{}",
+        envoy.log_tail()
+    );
+}

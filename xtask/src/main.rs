@@ -1,6 +1,7 @@
 //! `cargo xtask <command>`: the project's commands, in Rust so they run wherever cargo does.
 
 mod bench;
+mod check_config;
 mod cmd;
 mod demo;
 mod fuzz;
@@ -32,6 +33,11 @@ commands:
                    sizes; writes BENCHMARKS.md.
                    --quick: fewer, shorter rounds (under 3 minutes)
                    --only: these variants and plain Envoy; prints the table, leaves BENCHMARKS.md
+  check-config [--filter NAME] FILE
+                   validate plugin configurations with the filters' own parsers: a JSON file (for
+                   --filter host-allowlist|subset-tagger|access-log|gateway), or YAML with WasmPlugin
+                   resources (each pluginConfig, for the filter its url names); prints each one's
+                   field-named errors and warnings; fails when any configuration would be refused
   fuzz --time N [TARGET…]
                    run each cargo-fuzz target in fuzz/ for N seconds (nightly; installs cargo-fuzz
                    if missing); reports time, executions and findings; fails on a crash
@@ -72,6 +78,7 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "demo" => demo::run(rest),
         "bench" => bench::run(rest),
+        "check-config" => check_config::run(rest),
         "oci" => oci::run(rest),
         "fuzz" => fuzz::run(rest),
         "soak" => soak::soak(rest),

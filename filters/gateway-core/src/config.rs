@@ -47,6 +47,10 @@ fn write_escaping_controls(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Resul
     Ok(())
 }
 
+/// Something in a valid configuration that is probably a mistake (`host_regex[0]: "^api.example.com$":
+/// …`): same shape as an error, but the configuration is accepted and the filter only logs it.
+pub type ConfigWarning = ConfigError;
+
 /// Every problem found in one configuration; never empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigErrors(pub Vec<ConfigError>);

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::access_log::AccessLogConfig;
 use crate::allowlist::Allowlist;
-use crate::config::{parse_json, ConfigError, ConfigErrors};
+use crate::config::{parse_json, ConfigError, ConfigErrors, ConfigWarning};
 use crate::subset::TaggerConfig;
 
 #[derive(Deserialize)]
@@ -59,6 +59,17 @@ impl GatewayConfig {
             access_log,
         })
     }
+
+    /// The sections' warnings, named under their section (`allowlist.host_regex[0]`).
+    pub fn warnings(&self) -> Vec<ConfigWarning> {
+        self.allowlist
+            .iter()
+            .flat_map(|allowlist| allowlist.warnings())
+            .map(|warning| {
+                ConfigWarning::new(format!("allowlist.{}", warning.field), &warning.reason)
+            })
+            .collect()
+    }
 }
 
 fn section<T>(
@@ -94,6 +105,15 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    #[test]
+    fn section_warnings_are_named_under_their_section() {
+        let config =
+            GatewayConfig::from_json(br#"{"allowlist": {"host_regex": ["a.b", "c\\.d"]}}"#)
+                .unwrap();
+        let fields: Vec<String> = config.warnings().into_iter().map(|w| w.field).collect();
+        assert_eq!(fields, ["allowlist.host_regex[0]"]);
+    }
 
     #[test]
     fn sections_are_optional_and_parsed_by_their_feature() {

@@ -9,5 +9,6 @@ pub mod filter_state;
 pub mod gateway;
 pub mod host;
 mod json;
+pub mod plugin_config;
 pub mod stable_hash;
 pub mod subset;

@@ -22,7 +22,8 @@ use proxy_host::access_log::{
     Collector, Metrics, ProxySinks, RecordAttributes, RecordAttributesSlot,
 };
 use proxy_host::{
-    allowlist, load_configuration, property_text, set_filter_state, subset, FilterMode,
+    allowlist, load_configuration, log_configuration_warnings, property_text, set_filter_state,
+    subset, FilterMode,
 };
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -80,6 +81,7 @@ impl RootContext for GatewayRoot {
             // Refused: Envoy keeps the previous configuration, and so does this root context.
             return false;
         };
+        log_configuration_warnings(FILTER_NAME, &config.warnings());
         // A new configuration starts a new buffer; answers to the old one's calls are ignored.
         self.collector = config
             .access_log

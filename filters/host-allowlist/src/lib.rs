@@ -7,7 +7,10 @@ use std::rc::Rc;
 
 use gateway_core::allowlist::{Action as VerdictAction, Allowlist, ConnectionHost, RequestHost};
 use proxy_host::allowlist::{apply_to_request, record, Counters};
-use proxy_host::{load_configuration, property_int, property_text, request_header, FilterMode};
+use proxy_host::{
+    load_configuration, log_configuration_warnings, property_int, property_text, request_header,
+    FilterMode,
+};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
@@ -39,6 +42,7 @@ impl RootContext for AllowlistRoot {
             .flatten();
         match load_configuration(FILTER_NAME, configuration, Allowlist::from_json) {
             Some(allowlist) => {
+                log_configuration_warnings(FILTER_NAME, allowlist.warnings());
                 self.allowlist = Rc::new(allowlist);
                 true
             }

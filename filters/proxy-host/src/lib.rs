@@ -6,7 +6,7 @@ pub mod access_log;
 pub mod allowlist;
 pub mod subset;
 
-use gateway_core::config::ConfigErrors;
+use gateway_core::config::{ConfigErrors, ConfigWarning};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{ContextType, LogLevel, MapType, MetricType};
 
@@ -67,6 +67,17 @@ pub fn load_configuration<T>(
             }
             None
         }
+    }
+}
+
+/// Logs each warning of an accepted configuration, prefixed with the filter's name, at warn level:
+/// the configuration loads, but its author should look (`host_regex[0]: "^api.example.com$": …`).
+pub fn log_configuration_warnings(filter: &str, warnings: &[ConfigWarning]) {
+    for warning in warnings {
+        log(
+            LogLevel::Warn,
+            &format!("{filter}: configuration warning: {warning}"),
+        );
     }
 }
 

@@ -9,20 +9,22 @@ use e2e::upstream::Upstream;
 use e2e::wasm_filter::{http_filters_yaml, network_filters_yaml, WasmFilter};
 use serde_json::json;
 
+use crate::support::{Expect, HttpGateway};
+
 const PREFIX: &str = "host-allowlist: invalid configuration: ";
 
 fn bad_configuration() -> String {
     json!({
         "hosts": ["*foo.com", "ok.example.com", "a:0", "*.10.0.0.7", "bücher.de", "2001:db8::7"],
         "host_regex": ["^fine\\.example\\.com$", "(x"],
-        "deny": {"status": 99}
+        "deny": {"status": 200}
     })
     .to_string()
 }
 
 /// Every problem of [`bad_configuration`], as the filter reports it.
 const PROBLEMS: [&str; 7] = [
-    r#"deny.status: 99 is not an HTTP status from 200 to 599"#,
+    r#"deny.status: 200 is not an HTTP error status from 400 to 599"#,
     r#"hosts[0]: "*foo.com": a wildcard must be a whole leading "*." label"#,
     r#"hosts[2]: "a:0": the port must be a number from 1 to 65535"#,
     r#"hosts[3]: "*.10.0.0.7": a wildcard covers names under a domain, not an IP address"#,
@@ -114,4 +116,28 @@ fn a_bad_configuration_makes_envoy_refuse_the_network_filter_naming_each_problem
     .unwrap();
     assert_refused("allowlist-bad-network", bootstrap, &PROBLEMS);
     assert_eq!(upstream.connections(), 0);
+}
+
+#[test]
+fn a_regex_with_an_unescaped_dot_loads_with_a_warning_in_envoys_log() {
+    let gateway = HttpGateway::plain(
+        "allowlist-regex-warning",
+        &json!({"host_regex": ["^api.example.com$", "^ok\\.example\\.com$"]}).to_string(),
+    );
+    let warning = r#"host-allowlist: configuration warning: host_regex[0]: "^api.example.com$": the unescaped "." in "api.example" matches any character, so "apixexample" is allowed too; write "\." for a literal dot"#;
+    let log = gateway.envoy.log();
+    assert!(log.contains(warning), "{}", gateway.log_tail());
+    assert_eq!(
+        log.matches("configuration warning").count(),
+        log.matches("host-allowlist: configuration accepted")
+            .count(),
+        "one warning per loaded configuration, none for the escaped pattern\n{log}"
+    );
+    // It is a warning, not an error: the configuration is in force, slip included.
+    gateway.check_authorities(&[
+        ("api.example.com", Expect::Passes),
+        ("apixexample.com", Expect::Passes),
+        ("ok.example.com", Expect::Passes),
+        ("okxexample.com", Expect::Denied("host_not_listed")),
+    ]);
 }

@@ -1,6 +1,7 @@
 //! A TLS-terminating listener: requests whose TLS server name (SNI) names another host than their
 //! authority get 421 unless both are allowed (HTTP/2 connection coalescing under a multi-name
-//! certificate), over HTTP/1.1 and HTTP/2; `on_sni_mismatch: "allow"` turns the check off.
+//! certificate), over HTTP/1.1 and HTTP/2; `on_sni_mismatch: "strict"` refuses even that, `"allow"`
+//! turns the check off.
 
 use e2e::client::{self, HttpRequest, Protocol};
 use serde_json::json;
@@ -161,4 +162,64 @@ fn on_sni_mismatch_allow_decides_on_the_authority_alone() {
             Expect::Denied("host_not_listed"),
         );
     }
+}
+
+#[test]
+fn on_sni_mismatch_strict_misdirects_every_other_host_even_an_allowed_one() {
+    let gateway = HttpGateway::tls(
+        "allowlist-sni-strict",
+        &json!({"hosts": hosts(), "on_sni_mismatch": "strict"}).to_string(),
+        CERT_NAMES,
+    );
+    let cases = [
+        // (SNI, authority, expected)
+        (Some("a.example.com"), "a.example.com", Expect::Passes),
+        (Some("a.example.com"), "A.Example.COM.", Expect::Passes),
+        (
+            Some("secure.example.com"),
+            "secure.example.com",
+            Expect::Passes,
+        ),
+        // Domain fronting between two allowed hosts: what `reject` lets through as coalescing.
+        (Some("a.example.com"), "b.example.com", Expect::Misdirected),
+        (
+            Some("b.example.com"),
+            "secure.example.com",
+            Expect::Misdirected,
+        ),
+        (
+            Some("evil.example.com"),
+            "a.example.com",
+            Expect::Misdirected,
+        ),
+        (
+            Some("a.example.com"),
+            "evil.example.com",
+            Expect::Denied("host_not_listed"),
+        ),
+        (None, "a.example.com", Expect::Passes),
+    ];
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        for (sni, authority, expect) in cases {
+            let tls = gateway.tls_client(protocol, sni);
+            let before = gateway.upstream.requests().len();
+            let response = gateway.send(protocol, Some(&tls), &HttpRequest::get(authority, "/"));
+            assert_eq!(
+                gateway.observe(&response, before),
+                Observed::from(expect),
+                "{protocol:?} SNI {sni:?} authority {authority:?}\n{}",
+                gateway.log_tail()
+            );
+        }
+    }
+    // An HTTP/2 connection opened for a.example.com carries only a.example.com's requests.
+    let tls = gateway.tls_client(Protocol::Http2, Some("a.example.com"));
+    let requests = [
+        HttpRequest::get("a.example.com", "/a"),
+        HttpRequest::get("b.example.com", "/b"),
+    ];
+    let responses = client::send_http2_on_one_connection(gateway.addr, Some(&tls), &requests)
+        .unwrap_or_else(|error| panic!("{error}\n{}", gateway.log_tail()));
+    let statuses: Vec<u16> = responses.iter().map(|response| response.status).collect();
+    assert_eq!(statuses, [200, 421], "{}", gateway.log_tail());
 }

@@ -49,6 +49,12 @@ pub enum OnSniMismatch {
     /// under a multi-name certificate is legitimate).
     #[default]
     Reject,
+    /// Answer `421 Misdirected Request` whenever the SNI names another host than the authority, even
+    /// when both are allowed: for ingress listeners where each host's TLS settings (its certificate,
+    /// client certificates on its own chain) must hold for its requests, so that a connection opened
+    /// for one allowed host cannot carry requests for another (domain fronting). Istio's own
+    /// mutual-TLS SNI is excepted.
+    Strict,
     /// Decide on the authority alone.
     Allow,
 }

@@ -8,6 +8,8 @@
 mod config;
 mod decision;
 mod flow;
+mod istio_sni;
+mod sni_mismatch;
 
 pub use config::{AllowlistConfig, Denial, Mode, OnSniMismatch};
 pub use decision::{Decision, Outcome, Reason};
@@ -16,8 +18,8 @@ pub use flow::{
     MISDIRECTED_STATUS, REASON_HEADER,
 };
 
-use crate::config::{parse_json, ConfigErrors, ErrorCollector};
-use crate::host::{Host, HostPatterns, HostRegexSet, MatchedEntry};
+use crate::config::{parse_json, ConfigErrors, ConfigWarning, ErrorCollector};
+use crate::host::{unescaped_dot_warnings, Host, HostPatterns, HostRegexSet, MatchedEntry};
 
 /// A validated, compiled allowlist configuration. The default lists nothing, in enforce mode: it
 /// denies everything, which is what a filter must do before it has a valid configuration.
@@ -28,6 +30,8 @@ pub struct Allowlist {
     host_regex: HostRegexSet,
     deny: Denial,
     on_sni_mismatch: OnSniMismatch,
+    /// What in the accepted configuration is probably a mistake, for the filter to log.
+    warnings: Vec<ConfigWarning>,
 }
 
 impl Allowlist {
@@ -39,11 +43,13 @@ impl Allowlist {
 
     pub fn compile(config: AllowlistConfig) -> Result<Self, ConfigErrors> {
         let mut errors = ErrorCollector::default();
-        if !(200..=599).contains(&config.deny.status) {
+        // A denial that looks like success (2xx) or a redirect (3xx) hides from clients and
+        // monitors, which count errors by status class.
+        if !(400..=599).contains(&config.deny.status) {
             errors.push(
                 "deny.status",
                 format!(
-                    "{} is not an HTTP status from 200 to 599",
+                    "{} is not an HTTP error status from 400 to 599",
                     config.deny.status
                 ),
             );
@@ -65,7 +71,14 @@ impl Allowlist {
             host_regex: host_regex?,
             deny: config.deny,
             on_sni_mismatch: config.on_sni_mismatch,
+            warnings: unescaped_dot_warnings("host_regex", &config.host_regex),
         })
+    }
+
+    /// Problems that do not invalidate the configuration but probably are mistakes, each naming its
+    /// field: the filter logs them at configure time, `cargo xtask check-config` lists them.
+    pub fn warnings(&self) -> &[ConfigWarning] {
+        &self.warnings
     }
 
     pub fn mode(&self) -> Mode {
@@ -155,7 +168,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "deny.status: 99 is not an HTTP status from 200 to 599",
+                "deny.status: 99 is not an HTTP error status from 400 to 599",
                 "hosts[1]: \"*foo.com\": a wildcard must be a whole leading \"*.\" label",
                 "hosts[2]: \"a:0\": the port must be a number from 1 to 65535",
                 "hosts[3]: \"bücher.de\": internationalised names must be written as punycode A-labels: use \"xn--bcher-kva.de\"",
@@ -186,7 +199,11 @@ mod tests {
     fn deny_status_bounds() {
         for (status, valid) in [
             (199, false),
-            (200, true),
+            (200, false),
+            (204, false),
+            (302, false),
+            (399, false),
+            (400, true),
             (403, true),
             (421, true),
             (599, true),
@@ -199,6 +216,29 @@ mod tests {
                 "{status}"
             );
         }
+    }
+
+    #[test]
+    fn a_regex_with_an_unescaped_dot_between_words_is_accepted_with_a_warning() {
+        let allowlist = Allowlist::from_json(
+            br#"{"host_regex": ["^bucket-[0-9]+\\.storage\\.example\\.com$", "^api.example.com$"]}"#,
+        )
+        .unwrap();
+        let warnings: Vec<String> = allowlist
+            .warnings()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            warnings,
+            [
+                r#"host_regex[1]: "^api.example.com$": the unescaped "." in "api.example" matches any character, so "apixexample" is allowed too; write "\." for a literal dot"#
+            ]
+        );
+        assert!(Allowlist::from_json(br#"{"hosts": ["api.example.com"]}"#)
+            .unwrap()
+            .warnings()
+            .is_empty());
     }
 
     /// The published JSON Schema must describe exactly what the filter accepts: its examples are valid
