@@ -5,6 +5,7 @@ mod cmd;
 mod demo;
 mod fuzz;
 mod oci;
+mod render;
 mod setup;
 mod soak;
 mod test;
@@ -22,6 +23,8 @@ commands:
                    ARGS go to `cargo test --workspace` (e.g. `-- allowlist` to filter)
   demo [--once]    setup + build + local ingress and egress gateways with a scripted walk-through;
                    stays up until Ctrl-C, or exits after the script with --once
+  render           render the local gateways and sidecar in gateways/ from wasm-plugins-manifests/
+                   by istiod's rules (a test fails when a committed rendering is stale)
   bench [--quick] [--only a,b]
                    setup + build, then measure side by side (interleaved rounds, Envoy pinned to one
                    core, wrk on the other): plain Envoy, native RBAC + header + JSON log, Lua, a
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         "build" => cmd::build_modules(),
         "test" => test::run(rest),
         "demo" => demo::run(rest),
+        "render" => render::run(rest),
         "bench" => bench::run(rest),
         "oci" => oci::run(rest),
         "fuzz" => fuzz::run(rest),
