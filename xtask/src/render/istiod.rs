@@ -111,10 +111,12 @@ fn matches_listener(plugin: &WasmPlugin, port: u32) -> Result<bool, String> {
         let mode_matches = match selector.mode.as_deref() {
             None | Some("UNDEFINED") | Some("CLIENT_AND_SERVER") | Some("CLIENT") => true,
             Some("SERVER") => false,
-            Some(other) => return Err(format!(
+            Some(other) => {
+                return Err(format!(
                 "WasmPlugin {}: match.mode: {other:?} is not CLIENT, SERVER or CLIENT_AND_SERVER",
                 plugin.meta.name
-            )),
+            ))
+            }
         };
         let port_matches = selector.ports.is_empty()
             || selector
