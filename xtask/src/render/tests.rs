@@ -2,12 +2,16 @@
 
 use super::*;
 
+/// The manifests the local gateways of the demo and the tests are rendered from.
+fn local_manifests(root: &Path) -> Result<Manifests, String> {
+    read(&variant_dirs(root, &VARIANTS[0]))
+}
+
 #[test]
 fn committed_renderings_are_fresh() {
     let root = workspace_root();
-    let manifests = read(&manifest_dirs(&root)).unwrap();
-    for rendering in render_all(&manifests).unwrap() {
-        let path = root.join("gateways").join(rendering.file);
+    for rendering in render_all(&root).unwrap() {
+        let path = root.join("gateways").join(&rendering.file);
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             committed == rendering.text,
@@ -22,14 +26,11 @@ fn committed_renderings_are_fresh() {
 fn egress_http_answer(manifests: &Manifests) -> Result<u16, String> {
     use e2e::client::{self, HttpRequest, Protocol};
     use e2e::envoy::{Envoy, EnvoyOptions};
-    use e2e::template::{render, Vars};
+    use e2e::template::Vars;
     use e2e::upstream::Upstream;
 
     e2e::modules::build_once()?;
-    let egress = render_all(manifests)?
-        .into_iter()
-        .find(|rendering| rendering.file == "egress-gateway.yaml")
-        .expect("the egress gateway is rendered");
+    let egress = render(manifests, Proxy::EgressGateway)?;
     let google = Upstream::start("google")?;
     let elsewhere = Upstream::start("elsewhere")?;
     let dir = Envoy::work_dir("egress-rendered")?;
@@ -49,7 +50,7 @@ fn egress_http_answer(manifests: &Manifests) -> Result<u16, String> {
         .set("COLLECTOR_HOST", "127.0.0.1")
         .set("COLLECTOR_PORT", elsewhere.port());
     let envoy = Envoy::start_in(
-        EnvoyOptions::new("egress-rendered", render(&egress.text, &vars)?),
+        EnvoyOptions::new("egress-rendered", e2e::template::render(&egress, &vars)?),
         dir,
     )?;
     let response = client::send(
@@ -67,7 +68,7 @@ fn egress_http_answer(manifests: &Manifests) -> Result<u16, String> {
 #[test]
 fn a_network_plugin_without_match_ports_closes_the_http_chain() {
     let root = workspace_root();
-    let shipped = read(&manifest_dirs(&root)).unwrap();
+    let shipped = local_manifests(&root).unwrap();
     assert!(
         shipped
             .plugins
@@ -78,7 +79,7 @@ fn a_network_plugin_without_match_ports_closes_the_http_chain() {
     );
     assert_eq!(egress_http_answer(&shipped), Ok(200));
 
-    let mut without_match = read(&manifest_dirs(&root)).unwrap();
+    let mut without_match = local_manifests(&root).unwrap();
     for plugin in &mut without_match.plugins {
         plugin.spec.traffic_selectors.clear();
     }
