@@ -40,7 +40,7 @@ pub fn gateway(
 ) -> Result<String, String> {
     // A Gateway applies to the proxies its selector picks (pilot/pkg/model/push_context.go,
     // `mergeGateways`); servers on the same port are merged into one listener
-    // (pilot/pkg/model/gateway.go, `MergeGateways`).
+    // (pilot/pkg/model/gateway.go, `mergeGateways`).
     let mut servers_by_port: BTreeMap<u32, Vec<(&str, &str, &Server)>> = BTreeMap::new();
     for gateway in &manifests.gateways {
         let selected = !gateway.spec.selector.is_empty()
@@ -281,7 +281,8 @@ fn gateway_http_listener(
     ));
     hcm.push_str(&indent(&routes, 6));
     // HTTP plugins by phase around Istio's own filters, the router last
-    // (pilot/pkg/networking/core/listener_builder.go, `buildHTTPFilters`… `PopAppendHTTPTrafficExtension`).
+    // (pilot/pkg/networking/core/listener_builder.go, `buildHTTPConnectionManager`: the
+    // `PopAppendHTTPTrafficExtension` calls).
     hcm.push_str("    http_filters:\n");
     hcm.push_str(&indent(&wasm_filters(&http, ChainType::Http)?, 4));
     hcm.push_str("    - name: envoy.filters.http.router\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n");
@@ -405,7 +406,7 @@ fn strip_namespace(host: &str) -> &str {
 
 /// One VirtualService HTTP route as Envoy routes: one per match that applies (`applies`: the
 /// match's gateways and port), or one catch-all when the route has no match
-/// (pilot/pkg/networking/core/route/route.go, `translateRoute`: `authority` becomes an
+/// (pilot/pkg/networking/core/route/route.go, `TranslateRoute`: `authority` becomes an
 /// `:authority` header match).
 fn http_route(
     rules: &[DestinationRule],
