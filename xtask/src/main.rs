@@ -6,6 +6,7 @@ mod cmd;
 mod demo;
 mod fuzz;
 mod oci;
+mod render;
 mod setup;
 mod soak;
 mod system_packages;
@@ -26,6 +27,8 @@ commands:
                    ARGS go to `cargo test --workspace` (e.g. `-- allowlist` to filter)
   demo [--once]    Envoy + build + local ingress and egress gateways with a scripted walk-through;
                    stays up until Ctrl-C, or exits after the script with --once
+  render           render the local gateways and sidecar in gateways/ from wasm-plugins-manifests/
+                   by istiod's rules (a test fails when a committed rendering is stale)
   bench [--quick] [--only a,b]
                    Envoy, wrk, valgrind, h2load + build, then measure side by side (interleaved rounds, Envoy pinned to one
                    core, wrk on the other): plain Envoy, native RBAC + header + JSON log, Lua, a
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         "build" => cmd::build_modules(),
         "test" => test::run(rest),
         "demo" => demo::run(rest),
+        "render" => render::run(rest),
         "bench" => bench::run(rest),
         "check-config" => check_config::run(rest),
         "oci" => oci::run(rest),
