@@ -218,17 +218,25 @@ impl Envoy {
         Ok(response.body)
     }
 
-    /// A stat's value from `/stats?format=json`: counters and gauges by full name.
+    /// A stat's value from `/stats?format=json`: counters and gauges by full name. A filter's
+    /// metric named without its tags (`wasmcustom.host_allowlist.denied`) is the sum over every
+    /// tagged stat of that metric (`wasmcustom.reason=.=<reason>;.;host_allowlist.denied` for each
+    /// reason), as Prometheus's `sum(host_allowlist_denied)` after Envoy's tag extraction.
     pub fn stat(&self, name: &str) -> Result<Option<u64>> {
         let json = self.admin_json(&format!(
-            "/stats?format=json&filter=^{}$",
-            regex_escape(name)
+            "/stats?format=json&filter={}$",
+            regex_escape(untagged(name).trim_start_matches("wasmcustom."))
         ))?;
         let stats = json["stats"].as_array().cloned().unwrap_or_default();
-        Ok(stats
+        let values: Vec<u64> = stats
             .iter()
-            .find(|stat| stat["name"] == name)
-            .and_then(|stat| stat["value"].as_u64()))
+            .filter(|stat| {
+                let stat_name = stat["name"].as_str().unwrap_or_default();
+                stat_name == name || (untagged(name) == name && untagged(stat_name) == name)
+            })
+            .filter_map(|stat| stat["value"].as_u64())
+            .collect();
+        Ok((!values.is_empty()).then(|| values.iter().sum()))
     }
 
     /// Waits (bounded) until the stat `name` (0 while Envoy has not defined it) satisfies `done`;
@@ -412,6 +420,21 @@ fn read_log(path: &Path) -> String {
 pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A stat name without its tags in Istio's encoding (`wasmcustom.<tag>=.=<value>;.;<name>`, the
+/// encoding the filters use): what Envoy's tag extraction leaves of it.
+fn untagged(name: &str) -> String {
+    let Some(mut rest) = name.strip_prefix("wasmcustom.") else {
+        return name.to_string();
+    };
+    while let Some((tag, after)) = rest.split_once(";.;") {
+        if !tag.contains("=.=") {
+            break;
+        }
+        rest = after;
+    }
+    format!("wasmcustom.{rest}")
 }
 
 fn regex_escape(text: &str) -> String {

@@ -161,7 +161,7 @@ fn the_tag_routes_and_replaces_a_client_sent_one() {
     assert_eq!(
         gateway
             .envoy
-            .stat("wasmcustom.subset_tagger.tagged.canary")
+            .stat("wasmcustom.subset=.=canary;.;subset_tagger.tagged")
             .unwrap(),
         Some(1)
     );

@@ -57,8 +57,8 @@ impl RootContext for AccessLogRoot {
         ) else {
             return false;
         };
-        self.metrics
-            .get_or_insert_with(|| Metrics::define(FILTER_NAME));
+        // Defined again for each configuration: its `gateway` tags them.
+        self.metrics = Some(Metrics::define(FILTER_NAME, config.gateway.as_deref()));
         // A new configuration starts a new buffer; answers to the old one's calls are ignored.
         self.collector = config.sinks.http.clone().map(Collector::new);
         // Zero stops the tick of a previous configuration that had an `http` sink.

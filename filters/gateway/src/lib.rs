@@ -109,9 +109,10 @@ impl RootContext for GatewayRoot {
                 let stats = subset::Stats::define(FILTER_NAME, &tagger);
                 (tagger, stats)
             }),
-            access_log: config
-                .access_log
-                .map(|access_log| (access_log, Metrics::define(FILTER_NAME))),
+            access_log: config.access_log.map(|access_log| {
+                let metrics = Metrics::define(FILTER_NAME, access_log.gateway.as_deref());
+                (access_log, metrics)
+            }),
         }));
         true
     }

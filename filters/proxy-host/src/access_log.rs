@@ -217,17 +217,21 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn define(filter: &str) -> Self {
+    /// Defines the counters `access_log.*`, tagged with the configuration's `gateway` when it
+    /// names one (see [`Counter::define_tagged`]).
+    pub fn define(filter: &str, gateway: Option<&str>) -> Self {
+        let tags: Vec<(&str, &str)> = gateway
+            .map(|gateway| ("gateway", gateway))
+            .into_iter()
+            .collect();
+        let counter = |name: &str| Counter::define_tagged(filter, &tags, name);
         Self {
-            records: Counter::define(filter, "access_log.records"),
-            attributes_read_one_by_one: Counter::define(
-                filter,
-                "access_log.attributes_read_one_by_one",
-            ),
-            sampled_out: Counter::define(filter, "access_log.sampled_out"),
-            sent: Counter::define(filter, "access_log.sent"),
-            dropped: Counter::define(filter, "access_log.dropped"),
-            failed_batches: Counter::define(filter, "access_log.failed_batches"),
+            records: counter("access_log.records"),
+            attributes_read_one_by_one: counter("access_log.attributes_read_one_by_one"),
+            sampled_out: counter("access_log.sampled_out"),
+            sent: counter("access_log.sent"),
+            dropped: counter("access_log.dropped"),
+            failed_batches: counter("access_log.failed_batches"),
         }
     }
 

@@ -1,28 +1,43 @@
 //! The host-allowlist's proxy-wasm side, shared by the host-allowlist filter and the combined
 //! gateway module: its counters, and carrying out a verdict (count, log, publish, answer).
 
-use gateway_core::allowlist::{Action as VerdictAction, Outcome, Verdict};
+use gateway_core::allowlist::{Action as VerdictAction, Outcome, Reason, Verdict};
 use gateway_core::filter_state::ALLOWLIST_DECISION;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
 use crate::{clear_route_cache, log, set_filter_state, Counter};
 
-/// Envoy stats (shown as `wasmcustom.host_allowlist.*`).
+/// Envoy stats: `host_allowlist.allowed`, `host_allowlist.denied` and
+/// `host_allowlist.audit_denied`, each tagged with the decision's `reason` (see [`Counter::define_tagged`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Counters {
     allowed: Counter,
-    denied: Counter,
-    audit_denied: Counter,
+    /// One per reason of [`Reason::DENIALS`], in its order.
+    denied: [Counter; Reason::DENIALS.len()],
+    audit_denied: [Counter; Reason::DENIALS.len()],
 }
 
 impl Counters {
     pub fn define(filter: &str) -> Self {
+        let counter = |reason: Reason, name: &str| {
+            Counter::define_tagged(filter, &[("reason", reason.as_str())], name)
+        };
         Self {
-            allowed: Counter::define(filter, "host_allowlist.allowed"),
-            denied: Counter::define(filter, "host_allowlist.denied"),
-            audit_denied: Counter::define(filter, "host_allowlist.audit_denied"),
+            allowed: counter(Reason::HostListed, "host_allowlist.allowed"),
+            denied: Reason::DENIALS.map(|reason| counter(reason, "host_allowlist.denied")),
+            audit_denied: Reason::DENIALS
+                .map(|reason| counter(reason, "host_allowlist.audit_denied")),
         }
+    }
+
+    fn for_denial(counters: &[Counter], reason: Reason) -> Counter {
+        Reason::DENIALS
+            .iter()
+            .zip(counters)
+            .find(|(denial, _)| **denial == reason)
+            .map(|(_, counter)| *counter)
+            .unwrap_or_default()
     }
 }
 
@@ -32,7 +47,7 @@ pub fn record(filter: &str, verdict: &Verdict<'_>, counters: Counters) -> String
     match verdict.decision.outcome {
         Outcome::Allowed => counters.allowed.increment(),
         Outcome::Denied => {
-            counters.denied.increment();
+            Counters::for_denial(&counters.denied, verdict.decision.reason).increment();
             // Every denial is also in the access log and the counters; this line is for debugging.
             log(
                 LogLevel::Debug,
@@ -40,7 +55,7 @@ pub fn record(filter: &str, verdict: &Verdict<'_>, counters: Counters) -> String
             );
         }
         Outcome::AuditDenied => {
-            counters.audit_denied.increment();
+            Counters::for_denial(&counters.audit_denied, verdict.decision.reason).increment();
             log(
                 LogLevel::Info,
                 &format!("{filter}: {}", verdict.log_message()),

@@ -86,7 +86,8 @@ pub fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
-/// A counter in Envoy's stats, where it shows as `wasmcustom.<name>`. Every worker's VM defines it
+/// A counter in Envoy's stats, where it shows as `wasmcustom.<name>` (in Prometheus: `<name>` with
+/// `_` for `.`, Envoy's conversion of its custom stat namespaces). Every worker's VM defines it
 /// under the same name and Envoy adds them up. Defined once (at configure time), then only
 /// incremented. A counter the host refused to define is logged and counts nothing: stats are not
 /// worth failing a request for.
@@ -106,6 +107,30 @@ impl Counter {
                 Self(None)
             }
         }
+    }
+
+    /// Defines the counter `name` for one value of each tag, in Istio's encoding:
+    /// `wasmcustom.<tag>=.=<value>;.;<name>`. Envoy's tag extraction with Istio's regex
+    /// `(<tag>=\.=(.+?);\.;)` takes each tag out of the name, so Prometheus sees one metric
+    /// `<name>{<tag>="<value>"}` rather than a metric name per value. A value keeps letters, digits,
+    /// `-`, `_` and `.`; any other character (which could end the tag early) becomes `_`.
+    pub fn define_tagged(filter: &str, tags: &[(&str, &str)], name: &str) -> Self {
+        let mut tagged = String::new();
+        for (tag, value) in tags {
+            let value: String = value
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            tagged.push_str(&format!("{tag}=.={value};.;"));
+        }
+        tagged.push_str(name);
+        Self::define(filter, &tagged)
     }
 
     pub fn increment(self) {

@@ -13,7 +13,7 @@ use crate::{clear_route_cache, log, Counter};
 
 /// The counters of one configuration, defined at configure time so a request only increments.
 pub struct Stats {
-    /// `subset_tagger.tagged.<subset>`, one per subset the configuration can choose.
+    /// `subset_tagger.tagged` tagged `subset`, one per subset the configuration can choose.
     tagged: HashMap<String, Counter>,
     /// `subset_tagger.untagged`: no rule matched and there is no default subset.
     untagged: Counter,
@@ -30,7 +30,14 @@ impl Stats {
             tagged: config
                 .subsets()
                 .into_iter()
-                .map(|subset| (subset.to_string(), counter(&format!("tagged.{subset}"))))
+                .map(|subset| {
+                    let tagged = Counter::define_tagged(
+                        filter,
+                        &[("subset", subset)],
+                        "subset_tagger.tagged",
+                    );
+                    (subset.to_string(), tagged)
+                })
                 .collect(),
             untagged: counter("untagged"),
             client_trusted: counter("client_trusted"),

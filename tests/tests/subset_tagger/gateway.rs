@@ -206,6 +206,16 @@ impl Gateway {
             .unwrap_or(0)
     }
 
+    /// The requests tagged `subset`: the counter `subset_tagger.tagged` with that `subset` tag.
+    pub fn tagged(&self, subset: &str) -> u64 {
+        self.envoy
+            .stat(&format!(
+                "wasmcustom.subset=.={subset};.;subset_tagger.tagged"
+            ))
+            .unwrap()
+            .unwrap_or(0)
+    }
+
     /// Waits for the access-log line of the request with `path` and returns it.
     pub fn access_line(&self, path: &str) -> String {
         let needle = format!("access path={path} ");

@@ -149,14 +149,14 @@ fn rules_tag_requests_and_each_lands_on_its_subset_over_http1_and_http2() {
     // The filter re-routes explicitly too: Envoy has the `clear_route_cache` foreign function.
     gateway.assert_no_wasm_errors();
     let per_protocol = PROTOCOLS.len() as u64;
-    for (counter, expected) in [
-        ("tagged.google", 3),
-        ("tagged.beta", 1),
-        ("tagged.v1", 1),
-        ("tagged.v2", 1),
-        ("untagged", 1),
-        ("client_header_replaced", 0),
-    ] {
+    for (subset, expected) in [("google", 3), ("beta", 1), ("v1", 1), ("v2", 1)] {
+        assert_eq!(
+            gateway.tagged(subset),
+            expected * per_protocol,
+            "subset_tagger.tagged{{subset={subset}}}"
+        );
+    }
+    for (counter, expected) in [("untagged", 1), ("client_header_replaced", 0)] {
         assert_eq!(
             gateway.counter(counter),
             expected * per_protocol,
@@ -303,7 +303,7 @@ fn the_seeds_egress_pattern_routes_google_by_its_tag() {
     );
     for gateway in [&strict, &open] {
         gateway.assert_no_wasm_errors();
-        assert_eq!(gateway.counter("tagged.google"), 4);
+        assert_eq!(gateway.tagged("google"), 4);
         assert_eq!(gateway.counter("untagged"), 2);
         assert_eq!(gateway.counter("client_header_replaced"), 2);
     }

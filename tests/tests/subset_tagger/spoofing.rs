@@ -193,6 +193,6 @@ fn a_trusted_client_keeps_its_tag() {
     let per_protocol = PROTOCOLS.len() as u64;
     assert_eq!(gateway.counter("client_trusted"), 2 * per_protocol);
     assert_eq!(gateway.counter("client_header_replaced"), 0);
-    assert_eq!(gateway.counter("tagged.google"), per_protocol);
+    assert_eq!(gateway.tagged("google"), per_protocol);
     assert_eq!(gateway.counter("untagged"), per_protocol);
 }

@@ -202,7 +202,7 @@ fn a_sticky_key_lands_on_its_hashed_subset_across_requests_workers_and_replicas(
     }
     let counted: u64 = ["v1", "v2", "beta"]
         .iter()
-        .map(|subset| first.counter(&format!("tagged.{subset}")))
+        .map(|subset| first.tagged(subset))
         .sum();
     assert_eq!(counted, sent_first);
     for gateway in [&first, &second] {

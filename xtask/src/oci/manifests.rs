@@ -209,7 +209,8 @@ impl<'a> ScalarLine<'a> {
     }
 }
 
-/// The `.yaml`/`.yml` files directly in `dir`, sorted by name.
+/// The `.yaml`/`.yml` files in `dir` and its subdirectories (the Kustomize components' alternative
+/// forms, e.g. the combined module and the TrafficExtensions, are pinned with the rest), sorted.
 pub fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let entries = std::fs::read_dir(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
     let mut files = Vec::new();
@@ -217,7 +218,9 @@ pub fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
         let path = entry
             .map_err(|error| format!("{}: {error}", dir.display()))?
             .path();
-        if path
+        if path.is_dir() {
+            files.extend(manifest_files(&path)?);
+        } else if path
             .extension()
             .is_some_and(|extension| extension == "yaml" || extension == "yml")
         {
@@ -378,5 +381,27 @@ spec:
         assert_eq!((unchanged.as_str(), count), (SAMPLE, 0));
         let http_url = "spec:\n  url: https://example.com/host-allowlist.wasm\n  sha256: aa\n";
         assert_eq!(pin(http_url, &pushed("host-allowlist")).1, 0);
+    }
+
+    #[test]
+    fn manifest_files_include_the_components_in_subdirectories() {
+        let dir = tempfile::tempdir().unwrap();
+        let component = dir.path().join("kustomize/traffic-extension");
+        std::fs::create_dir_all(&component).unwrap();
+        for file in [
+            "egress.yaml",
+            "notes.txt",
+            "kustomize/traffic-extension/plugins.yml",
+        ] {
+            std::fs::write(dir.path().join(file), "").unwrap();
+        }
+        let files = manifest_files(dir.path()).unwrap();
+        assert_eq!(
+            files,
+            [
+                dir.path().join("egress.yaml"),
+                component.join("plugins.yml")
+            ]
+        );
     }
 }

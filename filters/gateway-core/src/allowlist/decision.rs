@@ -42,6 +42,16 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason a request or connection is denied for (each but `HostListed`).
+    pub const DENIALS: [Reason; 6] = [
+        Self::HostNotListed,
+        Self::MissingHost,
+        Self::InvalidHost,
+        Self::SniMismatch,
+        Self::MissingSni,
+        Self::InvalidSni,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::HostListed => "host_listed",
@@ -133,15 +143,10 @@ mod tests {
 
     #[test]
     fn codes_are_distinct() {
-        let reasons = [
-            Reason::HostListed,
-            Reason::HostNotListed,
-            Reason::MissingHost,
-            Reason::InvalidHost,
-            Reason::SniMismatch,
-            Reason::MissingSni,
-            Reason::InvalidSni,
-        ];
+        let reasons: Vec<Reason> = [Reason::HostListed]
+            .into_iter()
+            .chain(Reason::DENIALS)
+            .collect();
         let mut codes: Vec<&str> = reasons.iter().map(|reason| reason.as_str()).collect();
         codes.sort_unstable();
         codes.dedup();
