@@ -4,6 +4,7 @@ mod bench;
 mod cmd;
 mod demo;
 mod fuzz;
+mod images;
 mod oci;
 mod setup;
 mod soak;
@@ -18,6 +19,8 @@ usage: cargo xtask <command> [options]
 commands:
   setup            install what is missing (Rust targets, Envoy 1.40, wasm-bindgen-test-runner)
   build            build the filter modules (release, wasm32-wasip1)
+  images           build the docker-compose stack's images locally, pulling nothing:
+                   gateway-wasm/envoy:1.40.0-local (setup's Envoy 1.40) and gateway-wasm/standin:local
   test [ARGS…]     setup + build + lint + every test (unit, end-to-end in real Envoy, core on wasm);
                    ARGS go to `cargo test --workspace` (e.g. `-- allowlist` to filter)
   demo [--once]    setup + build + local ingress and egress gateways with a scripted walk-through;
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
     let result = match command {
         "setup" => setup::run().map(|_| ()),
         "build" => cmd::build_modules(),
+        "images" => images::run(rest),
         "test" => test::run(rest),
         "demo" => demo::run(rest),
         "bench" => bench::run(rest),
