@@ -5,7 +5,8 @@
 //!   through `EGRESS_HTTP` (host:port of its way out: its sidecar, or the egress gateway);
 //!   `/tls?sni=H` opens TLS with SNI H (no SNI when `sni` is absent) through `EGRESS_TLS`, trusting
 //!   only `CA_CERT`, and sends `GET /` in it. It answers with what came back (`x-egress-upstream`
-//!   names the stand-in that served it) or 502 with the error.
+//!   names the stand-in that served it) or 502 with the error. `/direct?host=H` tries `http://H/`
+//!   on `DIRECT_PORT` without the egress gateway: what the network separation must stop.
 //! - `google`, `internet`: www.google.com / google.com and the rest of the internet: plain HTTP on
 //!   `HTTP_PORT` and HTTPS on `TLS_PORT` with `TLS_CERT` / `TLS_KEY`.
 //! - `log-collector`: receives the access log's NDJSON batches.
@@ -39,7 +40,8 @@ fn run() -> Result<(), String> {
             let egress_http = env("EGRESS_HTTP")?;
             let egress_tls = env("EGRESS_TLS")?;
             let tls = client_config(Path::new(&env("CA_CERT")?))?;
-            let responder = command_runner(egress_http, egress_tls, tls);
+            let direct_port = port_from_env("DIRECT_PORT", 8080)?;
+            let responder = command_runner(egress_http, egress_tls, direct_port, tls);
             vec![serve(http_port, &role, responder, None)?]
         }
         "google" | "internet" => {
@@ -109,10 +111,16 @@ fn request_record(request: &RecordedRequest) -> serde_json::Value {
 fn command_runner(
     egress_http: String,
     egress_tls: String,
+    direct_port: u16,
     tls: Arc<rustls::ClientConfig>,
 ) -> Responder {
     Arc::new(move |request| {
-        let outcome = if let Some(host) = query_param(&request.path, "host") {
+        let host = query_param(&request.path, "host");
+        let outcome = if let (true, Some(host)) = (request.path.starts_with("/direct"), &host) {
+            resolve(&format!("{host}:{direct_port}")).and_then(|addr| {
+                client::send(addr, Protocol::Http1, None, &HttpRequest::get(host, "/"))
+            })
+        } else if let Some(host) = host {
             resolve(&egress_http).and_then(|addr| {
                 client::send(addr, Protocol::Http1, None, &HttpRequest::get(&host, "/"))
             })
