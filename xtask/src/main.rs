@@ -23,8 +23,10 @@ commands:
                    gateway-wasm/envoy:1.40.0-local (setup's Envoy 1.40) and gateway-wasm/standin:local
   test [ARGS…]     setup + build + lint + every test (unit, end-to-end in real Envoy, core on wasm);
                    ARGS go to `cargo test --workspace` (e.g. `-- allowlist` to filter)
-  demo [--once]    setup + build + local ingress and egress gateways with a scripted walk-through;
-                   stays up until Ctrl-C, or exits after the script with --once
+  demo [--once] [--docker]
+                   setup + build + local ingress and egress gateways with a scripted walk-through;
+                   stays up until Ctrl-C, or exits after the script with --once; --docker: the same
+                   on the docker-compose stack (images built here, ingress on 127.0.0.1:10080)
   bench [--quick] [--only a,b]
                    setup + build, then measure side by side (interleaved rounds, Envoy pinned to one
                    core, wrk on the other): plain Envoy, native RBAC + header + JSON log, Lua, a

@@ -1,10 +1,11 @@
 //! `cargo xtask test`: setup, build, lint, then every test: unit and end-to-end (`cargo test
 //! --workspace`, against the real Envoy setup installed) and the core crate's tests compiled to
-//! wasm32-unknown-unknown, run under wasm-bindgen-test in Node.
+//! wasm32-unknown-unknown, run under wasm-bindgen-test in Node, and the docker-compose stack on
+//! the Docker Engine.
 
 use std::process::Command;
 
-use crate::{cmd, setup};
+use crate::{cmd, images, setup};
 
 pub fn run(cargo_test_args: &[String]) -> Result<(), String> {
     let tools = setup::run()?;
@@ -24,7 +25,35 @@ pub fn run(cargo_test_args: &[String]) -> Result<(), String> {
             .args(cargo_test_args)
             .env("ENVOY_BIN", &tools.envoy),
     )?;
-    wasm_core_tests(&tools)
+    wasm_core_tests(&tools)?;
+    compose_stack_tests(&tools)
+}
+
+/// The docker-compose stack's tests (tests/tests/compose_stack.rs), with the images built here.
+/// Without a Docker Engine they are not run, and say so; under CI (`CI=true`) that is a failure.
+fn compose_stack_tests(tools: &setup::Tools) -> Result<(), String> {
+    let version = match e2e::compose::engine_version() {
+        Ok(version) => version,
+        Err(reason) => {
+            let line = format!("docker-compose stack tests: NOT RUN, no Docker Engine answers ({reason})");
+            if std::env::var("CI").as_deref() == Ok("true") {
+                return Err(format!("{line}; CI requires the engine"));
+            }
+            println!("{line}");
+            return Ok(());
+        }
+    };
+    println!("docker-compose stack tests on Docker Engine {version}");
+    images::build(&tools.envoy)?;
+    cmd::run(cargo().args([
+        "test",
+        "--package",
+        "e2e",
+        "--features",
+        "docker",
+        "--test",
+        "compose_stack",
+    ]))
 }
 
 /// The core crate's unit tests on wasm32-unknown-unknown. Fails unless tests actually ran, so a
