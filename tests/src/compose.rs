@@ -79,7 +79,9 @@ impl ComposeStack {
         };
         // Created before `up` runs: a failed or half-done `up` is taken down by the drop too.
         stack.compose(|command| {
-            command.args(["up", "--detach", "--no-build"]).args(services);
+            command
+                .args(["up", "--detach", "--no-build"])
+                .args(services);
         })?;
         stack.wait_until_ready(services)?;
         Ok(stack)
@@ -131,7 +133,10 @@ impl ComposeStack {
                 );
                 for service in waiting {
                     let logs = self.logs(service).unwrap_or_else(|error| error);
-                    report.push_str(&format!("\n--- {service}:\n{}", crate::envoy::tail(&logs, 15)));
+                    report.push_str(&format!(
+                        "\n--- {service}:\n{}",
+                        crate::envoy::tail(&logs, 15)
+                    ));
                 }
                 return Err(report);
             }
@@ -236,7 +241,10 @@ fn run_bounded(command: &mut Command, limit: Duration) -> Result<String> {
             Ok(None) if Instant::now() > deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{shown}: still running after {} s, killed", limit.as_secs()));
+                return Err(format!(
+                    "{shown}: still running after {} s, killed",
+                    limit.as_secs()
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(50)),
             Err(error) => return Err(format!("{shown}: {error}")),

@@ -16,14 +16,21 @@ pub fn walkthrough(stack: &ComposeStack) -> Vec<Step> {
         Ok(ingress) => ingress,
         Err(error) => return vec![Step::failed("find the ingress gateway", error)],
     };
-    let mut steps = vec![app_step(stack, ingress), ingress_denial_step(stack, ingress)];
+    let mut steps = vec![
+        app_step(stack, ingress),
+        ingress_denial_step(stack, ingress),
+    ];
     for host in ["www.google.com", "google.com"] {
         steps.push(egress_allowed_step(stack, ingress, host));
     }
     steps.push(egress_denied_step(stack, ingress, "evil.example.com"));
     steps.push(no_way_around_step(stack, ingress, "www.google.com"));
     steps.push(passthrough_allowed_step(stack, ingress, "www.google.com"));
-    steps.push(passthrough_denied_step(stack, ingress, Some("evil.example.com")));
+    steps.push(passthrough_denied_step(
+        stack,
+        ingress,
+        Some("evil.example.com"),
+    ));
     steps.push(passthrough_denied_step(stack, ingress, None));
     steps.push(access_log_step(stack));
     steps.push(collector_step(stack));
@@ -36,7 +43,9 @@ fn printed_records(stack: &ComposeStack, service: &str) -> Vec<serde_json::Value
 }
 
 fn send(step: &mut Step, ingress: SocketAddr, authority: &str, path: &str) -> Option<HttpResponse> {
-    step.note(format!("GET http://{authority}{path} (via the ingress gateway at {ingress})"));
+    step.note(format!(
+        "GET http://{authority}{path} (via the ingress gateway at {ingress})"
+    ));
     match client::send(
         ingress,
         Protocol::Http1,
@@ -44,7 +53,11 @@ fn send(step: &mut Step, ingress: SocketAddr, authority: &str, path: &str) -> Op
         &HttpRequest::get(authority, path),
     ) {
         Ok(response) => {
-            step.note(format!("→ {} {}", response.status, response.body_text().trim()));
+            step.note(format!(
+                "→ {} {}",
+                response.status,
+                response.body_text().trim()
+            ));
             Some(response)
         }
         Err(error) => {
@@ -79,7 +92,10 @@ fn ingress_denial_step(stack: &ComposeStack, ingress: SocketAddr) -> Step {
             .header("x-gateway-wasm-denied-reason")
             .unwrap_or("-")
             .to_string();
-        step.check(reason == "host_not_listed", format!("reason header: {reason}"));
+        step.check(
+            reason == "host_not_listed",
+            format!("reason header: {reason}"),
+        );
     }
     let reached = printed_records(stack, "command-runner")
         .iter()
@@ -99,9 +115,9 @@ fn egress_allowed_step(stack: &ComposeStack, ingress: SocketAddr, host: &str) ->
             "the egress gateway routed it to the `google` subset",
         );
     }
-    let tagged = printed_records(stack, "google-standin").iter().any(|record| {
-        record["authority"] == host && record["x-route-subset"] == "google"
-    });
+    let tagged = printed_records(stack, "google-standin")
+        .iter()
+        .any(|record| record["authority"] == host && record["x-route-subset"] == "google");
     step.check(
         tagged,
         format!("the {host} stand-in logged it with Host {host} and x-route-subset: google"),
@@ -114,7 +130,10 @@ fn check_internet_untouched(step: &mut Step, stack: &ComposeStack) {
     let received = printed_records(stack, "internet-standin");
     step.check(
         received.is_empty(),
-        format!("nothing reached the internet stand-in ({} request(s))", received.len()),
+        format!(
+            "nothing reached the internet stand-in ({} request(s))",
+            received.len()
+        ),
     );
 }
 
@@ -134,7 +153,12 @@ fn no_way_around_step(stack: &ComposeStack, ingress: SocketAddr, host: &str) -> 
         "command-runner → {host} directly, around the egress gateway: no route"
     ));
     let before = printed_records(stack, "google-standin").len();
-    if let Some(response) = send(&mut step, ingress, APP_HOST, &format!("/direct?host={host}")) {
+    if let Some(response) = send(
+        &mut step,
+        ingress,
+        APP_HOST,
+        &format!("/direct?host={host}"),
+    ) {
         step.check(
             response.status == 502,
             "502: command-runner found no way to it",
@@ -170,7 +194,9 @@ fn passthrough_allowed_step(stack: &ComposeStack, ingress: SocketAddr, host: &st
 
 fn passthrough_denied_step(stack: &ComposeStack, ingress: SocketAddr, sni: Option<&str>) -> Step {
     let shown = sni.unwrap_or("no SNI");
-    let mut step = Step::new(format!("command-runner → egress gateway, TLS with {shown}: closed"));
+    let mut step = Step::new(format!(
+        "command-runner → egress gateway, TLS with {shown}: closed"
+    ));
     let path = match sni {
         Some(sni) => format!("/tls?sni={sni}"),
         None => "/tls".to_string(),
@@ -236,7 +262,8 @@ fn access_log_step(stack: &ComposeStack) -> Step {
 
 /// The egress access log's HTTP sink delivered NDJSON batches to the log collector.
 fn collector_step(stack: &ComposeStack) -> Step {
-    let mut step = Step::new("the egress gateway's access log shipped batches to the log collector");
+    let mut step =
+        Step::new("the egress gateway's access log shipped batches to the log collector");
     let batches = || printed_records(stack, "log-collector");
     let collected = |batches: &[serde_json::Value]| -> Vec<serde_json::Value> {
         batches

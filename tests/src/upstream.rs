@@ -294,8 +294,10 @@ impl ServerState {
 }
 
 /// 127.0.0.1, any free port: where the test upstreams listen.
-const LOOPBACK_ANY_PORT: SocketAddr =
-    SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 0));
+const LOOPBACK_ANY_PORT: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    0,
+));
 
 /// Binds `bind` and hands every accepted connection to `on_connection` (on the runtime) until the
 /// returned sender is used or dropped.

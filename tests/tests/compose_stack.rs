@@ -43,7 +43,9 @@ fn a_failed_test_leaves_no_stack_running() {
         })
     };
     let outcome = failing.join();
-    let running = what_ran.recv().expect("the stack came up before the failure");
+    let running = what_ran
+        .recv()
+        .expect("the stack came up before the failure");
     assert!(
         running.iter().any(|name| name.starts_with("container ")),
         "the stack was up: {running:?}"

@@ -26,7 +26,9 @@ const SEARCH_PATH: &str = "/usr/local/bin:/bin";
 
 pub fn run(args: &[String]) -> Result<(), String> {
     if !args.is_empty() {
-        return Err(format!("unexpected arguments {args:?}: `images` takes none"));
+        return Err(format!(
+            "unexpected arguments {args:?}: `images` takes none"
+        ));
     }
     let tools = setup::run()?;
     build(&tools.envoy)
@@ -106,15 +108,16 @@ fn which(tool: &str) -> Result<PathBuf, String> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(tool))
         .find(|candidate| candidate.is_file())
-        .ok_or_else(|| format!("{tool} is not on PATH: gateways/run-envoy.sh needs it in the image"))
+        .ok_or_else(|| {
+            format!("{tool} is not on PATH: gateways/run-envoy.sh needs it in the image")
+        })
 }
 
 /// The shared libraries `ldd` names for `binary`, as (path in the image, file on this machine).
 fn shared_libraries(binary: &Path) -> Result<Vec<(String, PathBuf)>, String> {
-    let output = Command::new("ldd")
-        .arg(binary)
-        .output()
-        .map_err(|error| format!("cannot run ldd (glibc's ldd is needed to build images): {error}"))?;
+    let output = Command::new("ldd").arg(binary).output().map_err(|error| {
+        format!("cannot run ldd (glibc's ldd is needed to build images): {error}")
+    })?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(format!("ldd {}: {text}", binary.display()));
@@ -125,7 +128,10 @@ fn shared_libraries(binary: &Path) -> Result<Vec<(String, PathBuf)>, String> {
         // the vDSO has no file.
         let path = match line.split_once("=>") {
             Some((_, target)) => target.split_whitespace().next(),
-            None => line.split_whitespace().next().filter(|p| p.starts_with('/')),
+            None => line
+                .split_whitespace()
+                .next()
+                .filter(|p| p.starts_with('/')),
         };
         if let Some(path) = path.filter(|p| p.starts_with('/')) {
             libraries.push((path.to_string(), PathBuf::from(path)));
@@ -150,7 +156,13 @@ impl RootFs {
     /// `source` at `target`, with every shared library it needs at the path `ldd` names.
     fn executable(&mut self, source: &Path, target: &str) -> Result<(), String> {
         for (path, library) in shared_libraries(source)? {
-            self.add(&path, Entry::FromHost { source: library, mode: 0o755 });
+            self.add(
+                &path,
+                Entry::FromHost {
+                    source: library,
+                    mode: 0o755,
+                },
+            );
         }
         self.add(
             target,
@@ -184,7 +196,8 @@ impl RootFs {
     /// Writes the tar: directories before what they hold (the map's order), files with the
     /// content of the host file a symlink resolves to.
     fn write_tar(&self, path: &Path) -> Result<(), String> {
-        let file = std::fs::File::create(path).map_err(|error| format!("{}: {error}", path.display()))?;
+        let file =
+            std::fs::File::create(path).map_err(|error| format!("{}: {error}", path.display()))?;
         let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
         for (target, entry) in &self.entries {
             let name = target.trim_start_matches('/');

@@ -35,7 +35,8 @@ fn compose_stack_tests(tools: &setup::Tools) -> Result<(), String> {
     let version = match e2e::compose::engine_version() {
         Ok(version) => version,
         Err(reason) => {
-            let line = format!("docker-compose stack tests: NOT RUN, no Docker Engine answers ({reason})");
+            let line =
+                format!("docker-compose stack tests: NOT RUN, no Docker Engine answers ({reason})");
             if std::env::var("CI").as_deref() == Ok("true") {
                 return Err(format!("{line}; CI requires the engine"));
             }

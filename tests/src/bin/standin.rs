@@ -46,21 +46,13 @@ fn run() -> Result<(), String> {
         }
         "google" | "internet" => {
             let tls_port = port_from_env("TLS_PORT", 8443)?;
-            let tls = server_config(
-                Path::new(&env("TLS_CERT")?),
-                Path::new(&env("TLS_KEY")?),
-            )?;
+            let tls = server_config(Path::new(&env("TLS_CERT")?), Path::new(&env("TLS_KEY")?))?;
             vec![
                 serve(http_port, &role, fixed_status(&role, 200), None)?,
                 serve(tls_port, &role, fixed_status(&role, 200), Some(tls))?,
             ]
         }
-        "log-collector" => vec![serve(
-            http_port,
-            &role,
-            fixed_status(&role, 200),
-            None,
-        )?],
+        "log-collector" => vec![serve(http_port, &role, fixed_status(&role, 200), None)?],
         other => return Err(format!("unknown role {other:?}; {USAGE}")),
     };
     println!("standin {role}: listening");
@@ -152,7 +144,10 @@ fn command_runner(
                 }
                 reply
             }
-            Err(error) => Reply::new(502, format!("command-runner: egress call failed: {error}\n")),
+            Err(error) => Reply::new(
+                502,
+                format!("command-runner: egress call failed: {error}\n"),
+            ),
         }
     })
 }
