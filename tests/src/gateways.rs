@@ -1,6 +1,8 @@
-//! The local ingress and egress gateways of the demo: the configurations in `gateways/`, run in
-//! real Envoy with the command-runner app behind the ingress and stand-ins for the outside world
-//! behind the egress. `cargo xtask demo` shows them; the end-to-end tests run the same thing.
+//! The local ingress and egress gateways of the demo and command-runner's sidecar: the
+//! configurations in `gateways/` (rendered from `wasm-plugins-manifests/` by `cargo xtask render`),
+//! run in real Envoy with the command-runner app behind the ingress, its outbound calls through the
+//! sidecar, and stand-ins for the outside world behind the egress. `cargo xtask demo` shows them;
+//! the end-to-end tests run the same thing.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +30,9 @@ pub struct GatewayPorts {
     pub egress_admin: u16,
     pub egress_http: u16,
     pub egress_tls: u16,
+    pub sidecar_admin: u16,
+    pub sidecar_http: u16,
+    pub sidecar_tls: u16,
 }
 
 impl GatewayPorts {
@@ -39,6 +44,9 @@ impl GatewayPorts {
             egress_admin: 0,
             egress_http: 0,
             egress_tls: 0,
+            sidecar_admin: 0,
+            sidecar_http: 0,
+            sidecar_tls: 0,
         }
     }
 
@@ -50,6 +58,9 @@ impl GatewayPorts {
             egress_admin: 19001,
             egress_http: 10081,
             egress_tls: 10443,
+            sidecar_admin: 19002,
+            sidecar_http: 10082,
+            sidecar_tls: 10444,
         }
     }
 }
@@ -57,12 +68,13 @@ impl GatewayPorts {
 /// Both gateways with everything behind them. Dropping it stops all of it.
 pub struct LocalGateways {
     /// The command-runner app behind the ingress gateway; `/fetch?host=H` makes it call `http://H/`
-    /// through the egress gateway, as its sidecar would send it there.
+    /// through its sidecar, which sends it to the egress gateway (or nowhere).
     pub app: Upstream,
     /// Stand-in for www.google.com and google.com (the `google` subset), over HTTP and HTTPS.
     pub google: Upstream,
     pub google_tls: Upstream,
-    /// Stand-in for the rest of the internet, over HTTP and HTTPS.
+    /// Stand-in for the rest of the internet (evil.example.com has a ServiceEntry in the local-only
+    /// manifests, but no allowlist lists it), over HTTP and HTTPS.
     pub internet: Upstream,
     pub internet_tls: Upstream,
     /// Receives the egress access log's NDJSON batches.
@@ -71,16 +83,18 @@ pub struct LocalGateways {
     pub ca: CertificateAuthority,
     pub ingress: Envoy,
     pub egress: Envoy,
+    /// command-runner's sidecar (gateways/sidecar.yaml): the app's outbound side.
+    pub sidecar: Envoy,
 }
 
 impl LocalGateways {
     pub fn start(ports: GatewayPorts) -> Result<Self> {
         modules::build_once()?;
         let ca = CertificateAuthority::new()?;
-        let egress_addr: Arc<OnceLock<SocketAddr>> = Arc::new(OnceLock::new());
+        let sidecar_addr: Arc<OnceLock<SocketAddr>> = Arc::new(OnceLock::new());
         let app = Upstream::start_with(
             "command-runner",
-            command_runner(Arc::clone(&egress_addr)),
+            command_runner(Arc::clone(&sidecar_addr)),
             None,
         )?;
         let google = Upstream::start("google")?;
@@ -117,7 +131,24 @@ impl LocalGateways {
             EnvoyOptions::new("egress", render("egress-gateway.yaml", &egress_vars)?),
             egress_dir,
         )?;
-        let _ = egress_addr.set(egress.listener_addr("egress_http")?);
+
+        let sidecar_vars = common_vars(ports.sidecar_admin)
+            .set("SIDECAR_HTTP_PORT", ports.sidecar_http)
+            .set("SIDECAR_TLS_PORT", ports.sidecar_tls)
+            .set("EGRESS_GATEWAY_HOST", "127.0.0.1")
+            .set(
+                "EGRESS_GATEWAY_HTTP_PORT",
+                egress.listener_addr("egress_http")?.port(),
+            )
+            .set(
+                "EGRESS_GATEWAY_TLS_PORT",
+                egress.listener_addr("egress_tls")?.port(),
+            );
+        let sidecar = Envoy::start(EnvoyOptions::new(
+            "sidecar",
+            render("sidecar.yaml", &sidecar_vars)?,
+        ))?;
+        let _ = sidecar_addr.set(sidecar.listener_addr("sidecar_http")?);
 
         let ingress_dir = Envoy::work_dir("ingress")?;
         let ingress_vars = common_vars(ports.ingress_admin)
@@ -143,6 +174,7 @@ impl LocalGateways {
             ca,
             ingress,
             egress,
+            sidecar,
         })
     }
 
@@ -156,6 +188,16 @@ impl LocalGateways {
 
     pub fn egress_tls(&self) -> Result<SocketAddr> {
         self.egress.listener_addr("egress_tls")
+    }
+
+    /// The app's sidecar, its outbound HTTP (port 80) listener.
+    pub fn sidecar_http(&self) -> Result<SocketAddr> {
+        self.sidecar.listener_addr("sidecar_http")
+    }
+
+    /// The app's sidecar, its outbound TLS (port 443) listener.
+    pub fn sidecar_tls(&self) -> Result<SocketAddr> {
+        self.sidecar.listener_addr("sidecar_tls")
     }
 
     /// The file Envoy's own access logger writes the JSON records to.
@@ -175,19 +217,19 @@ fn render(file: &str, vars: &Vars) -> Result<String> {
     template::render_file(&paths::gateway_configs_dir().join(file), vars)
 }
 
-/// The app: `/fetch?host=H` calls `http://H/` through the egress gateway and answers with what the
-/// egress gateway answered (status, body, and which upstream served it as `x-egress-upstream`);
-/// anything else is a greeting.
-fn command_runner(egress: Arc<OnceLock<SocketAddr>>) -> Responder {
+/// The app: `/fetch?host=H` calls `http://H/` through its sidecar and answers with what came back
+/// (status, body, and which upstream served it as `x-egress-upstream`); anything else is a
+/// greeting.
+fn command_runner(sidecar: Arc<OnceLock<SocketAddr>>) -> Responder {
     Arc::new(move |request| {
         let Some(host) = query_param(&request.path, "host") else {
             return Reply::new(200, "command-runner: hello\n");
         };
-        let Some(egress) = egress.get() else {
-            return Reply::new(503, "command-runner: egress gateway not up yet\n");
+        let Some(sidecar) = sidecar.get() else {
+            return Reply::new(503, "command-runner: sidecar not up yet\n");
         };
         match client::send(
-            *egress,
+            *sidecar,
             Protocol::Http1,
             None,
             &HttpRequest::get(&host, "/"),

@@ -1,5 +1,6 @@
-//! The seed's story on the local gateways, step by step: client → ingress → app; app → egress →
-//! external, over HTTP and TLS passthrough, with what is denied and what is logged. Each step
+//! The seed's story on the local gateways, step by step: client → ingress → app; app → its sidecar
+//! → egress → external, over HTTP and TLS passthrough, with what is denied (at the sidecar, by
+//! REGISTRY_ONLY, or at the egress gateway, by the allowlist) and what is logged. Each step
 //! checks what happened, so `cargo xtask demo --once` and the tests can tell a gateway that
 //! misbehaves.
 
@@ -50,26 +51,27 @@ impl Step {
 }
 
 pub fn walkthrough(gateways: &LocalGateways) -> Vec<Step> {
-    let (ingress, egress_tls) = match (gateways.ingress_http(), gateways.egress_tls()) {
-        (Ok(ingress), Ok(egress_tls)) => (ingress, egress_tls),
+    let (ingress, sidecar_tls) = match (gateways.ingress_http(), gateways.sidecar_tls()) {
+        (Ok(ingress), Ok(sidecar_tls)) => (ingress, sidecar_tls),
         (Err(error), _) | (_, Err(error)) => return vec![Step::failed("find the gateways", error)],
     };
     let mut steps = vec![app_step(ingress), ingress_denial_step(gateways, ingress)];
     for host in ["www.google.com", "google.com"] {
         steps.push(egress_allowed_step(gateways, ingress, host));
     }
+    steps.push(unregistered_host_step(ingress, "example.org"));
     steps.push(egress_denied_step(gateways, ingress, "evil.example.com"));
     steps.push(passthrough_allowed_step(
         gateways,
-        egress_tls,
+        sidecar_tls,
         "www.google.com",
     ));
     steps.push(passthrough_denied_step(
         gateways,
-        egress_tls,
+        sidecar_tls,
         Some("evil.example.com"),
     ));
-    steps.push(passthrough_denied_step(gateways, egress_tls, None));
+    steps.push(passthrough_denied_step(gateways, sidecar_tls, None));
     steps.push(access_log_step(gateways));
     steps.push(collector_step(gateways));
     steps
@@ -136,7 +138,7 @@ fn ingress_denial_step(gateways: &LocalGateways, ingress: SocketAddr) -> Step {
 
 fn egress_allowed_step(gateways: &LocalGateways, ingress: SocketAddr, host: &str) -> Step {
     let mut step = Step::new(format!(
-        "command-runner app → egress gateway → {host}: allowed, tagged `google`"
+        "command-runner app → sidecar → egress gateway → {host}: allowed, tagged `google`"
     ));
     let before = gateways.google.requests().len();
     let request = HttpRequest::get(APP_HOST, &format!("/fetch?host={host}"));
@@ -158,9 +160,25 @@ fn egress_allowed_step(gateways: &LocalGateways, ingress: SocketAddr, host: &str
     step
 }
 
+/// A host no ServiceEntry lists: the sidecar answers 502 itself (REGISTRY_ONLY).
+fn unregistered_host_step(ingress: SocketAddr, host: &str) -> Step {
+    let mut step = Step::new(format!(
+        "command-runner app → sidecar → {host} (no ServiceEntry): stopped at the sidecar"
+    ));
+    let request = HttpRequest::get(APP_HOST, &format!("/fetch?host={host}"));
+    if let Some(response) = send(&mut step, ingress, &request) {
+        step.check(
+            response.status == 502,
+            "502 from the sidecar's block_all route (REGISTRY_ONLY)",
+        );
+    }
+    step.note("(the egress gateway's log holds no record of it: see its access-log step)");
+    step
+}
+
 fn egress_denied_step(gateways: &LocalGateways, ingress: SocketAddr, host: &str) -> Step {
     let mut step = Step::new(format!(
-        "command-runner app → egress gateway → {host}: denied"
+        "command-runner app → sidecar → egress gateway → {host} (a ServiceEntry, not allowlisted): denied"
     ));
     let before = gateways.internet.requests().len();
     let request = HttpRequest::get(APP_HOST, &format!("/fetch?host={host}"));
@@ -181,19 +199,19 @@ fn tls_client(gateways: &LocalGateways, sni: Option<&str>) -> Result<TlsClient, 
     })
 }
 
-fn passthrough_allowed_step(gateways: &LocalGateways, egress_tls: SocketAddr, host: &str) -> Step {
+fn passthrough_allowed_step(gateways: &LocalGateways, sidecar_tls: SocketAddr, host: &str) -> Step {
     let title =
-        format!("app's sidecar → egress gateway → {host}:443 (TLS passthrough): allowed by SNI");
+        format!("app → sidecar → egress gateway → {host}:443 (TLS passthrough): allowed by SNI");
     let tls = match tls_client(gateways, Some(host)) {
         Ok(tls) => tls,
         Err(error) => return Step::failed(&title, error),
     };
     let mut step = Step::new(title);
     step.note(format!(
-        "TLS to {egress_tls} with SNI {host}, end to end with the stand-in"
+        "TLS to the sidecar's {sidecar_tls} with SNI {host}, end to end with the stand-in"
     ));
     match client::send(
-        egress_tls,
+        sidecar_tls,
         Protocol::Http1,
         Some(&tls),
         &HttpRequest::get(host, "/"),
@@ -220,20 +238,26 @@ fn passthrough_allowed_step(gateways: &LocalGateways, egress_tls: SocketAddr, ho
     step
 }
 
+/// TLS for evil.example.com (a ServiceEntry) reaches the egress gateway, whose allowlist closes
+/// it; TLS without SNI matches no ServiceEntry and the sidecar sends it to the BlackHoleCluster.
 fn passthrough_denied_step(
     gateways: &LocalGateways,
-    egress_tls: SocketAddr,
+    sidecar_tls: SocketAddr,
     sni: Option<&str>,
 ) -> Step {
-    let shown = sni.unwrap_or("no SNI");
-    let title = format!("app's sidecar → egress gateway, TLS with {shown}: closed");
+    let title = match sni {
+        Some(sni) => {
+            format!("app → sidecar → egress gateway, TLS with SNI {sni}: closed by the allowlist")
+        }
+        None => "app → sidecar, TLS without SNI: closed at the sidecar (REGISTRY_ONLY)".to_string(),
+    };
     let tls = match tls_client(gateways, sni) {
         Ok(tls) => tls,
         Err(error) => return Step::failed(&title, error),
     };
     let mut step = Step::new(title);
     let before = gateways.internet_tls.requests().len();
-    match client::tls_handshake(egress_tls, &tls) {
+    match client::tls_handshake(sidecar_tls, &tls) {
         Ok(()) => step.check(false, "the TLS handshake went through"),
         Err(error) => step.check(true, format!("the connection was closed: {error}")),
     }
@@ -252,7 +276,7 @@ fn access_log_step(gateways: &LocalGateways) -> Step {
     // A connection's record is written when it closes, just after the client sees it closed.
     let records = wait_for(Duration::from_secs(5), || {
         let records = json_lines(&std::fs::read_to_string(&path).unwrap_or_default());
-        (records.len() >= 6).then_some(records)
+        (records.len() >= 5).then_some(records)
     })
     .unwrap_or_else(|| json_lines(&std::fs::read_to_string(&path).unwrap_or_default()));
     for record in &records {
@@ -284,6 +308,36 @@ fn access_log_step(gateways: &LocalGateways) -> Step {
                 && decision(r).as_deref() == Some("denied")
         }),
         "the closed TLS connection's record, with its decision",
+    );
+    step.check(
+        records.iter().all(|r| r["authority"] != "example.org"),
+        "no record of the unregistered host: it never left the sidecar",
+    );
+    // What reached the gateway: three HTTP requests, two TLS connections (the unregistered host and
+    // the SNI-less connection stopped at the sidecar), each logged once.
+    let requests = |host: &str| {
+        records
+            .iter()
+            .filter(|r| r["authority"] == host && !r["method"].is_null())
+            .count()
+    };
+    let connections = |sni: &str| {
+        records
+            .iter()
+            .filter(|r| r["requested_server_name"] == sni && r["method"].is_null())
+            .count()
+    };
+    step.check(
+        records.len() == 5
+            && ["www.google.com", "google.com", "evil.example.com"]
+                .iter()
+                .all(|host| requests(host) == 1)
+            && connections("www.google.com") == 1
+            && connections("evil.example.com") == 1,
+        format!(
+            "each request and connection logged once ({} records)",
+            records.len()
+        ),
     );
     step
 }

@@ -1,6 +1,7 @@
-//! `cargo xtask demo`: the local ingress and egress gateways, a scripted walk through the seed's
-//! story, then (without `--once`) the gateways stay up for you until Ctrl-C. With `--docker`, the
-//! same story on the docker-compose stack, with the images built here.
+//! `cargo xtask demo`: the local ingress and egress gateways and command-runner's sidecar, as
+//! rendered from wasm-plugins-manifests/, a scripted walk through the seed's story, then (without
+//! `--once`) the gateways stay up for you until Ctrl-C. With `--docker`, the same story on the
+//! docker-compose stack, with the images built here.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let ingress = local.ingress_http()?;
     let egress = local.egress_http()?;
     let egress_tls = local.egress_tls()?;
+    let sidecar = local.sidecar_http()?;
+    let sidecar_tls = local.sidecar_tls()?;
     println!(
         "  ingress gateway  http://{ingress}  admin http://{}",
         local.ingress.admin_addr()
@@ -51,8 +54,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
         local.egress.admin_addr()
     );
     println!(
-        "  command-runner app (behind ingress) 127.0.0.1:{}",
+        "  command-runner app (behind ingress) 127.0.0.1:{}, its outbound calls through its sidecar",
         local.app.port()
+    );
+    println!(
+        "  command-runner's sidecar   http://{sidecar}  TLS {sidecar_tls}  admin http://{}",
+        local.sidecar.admin_addr()
     );
     println!(
         "  stand-ins behind egress: www.google.com/google.com 127.0.0.1:{} (TLS :{}), rest of the internet 127.0.0.1:{} (TLS :{}), log collector 127.0.0.1:{}",
@@ -62,7 +69,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         local.internet_tls.port(),
         local.collector.port()
     );
-    println!("  configurations: gateways/ingress-gateway.yaml, gateways/egress-gateway.yaml");
+    println!(
+        "  configurations: gateways/ingress-gateway.yaml, gateways/egress-gateway.yaml, gateways/sidecar.yaml\n  \
+         (rendered from wasm-plugins-manifests/ by `cargo xtask render`)"
+    );
     println!(
         "  JSON access logs: {} and {}",
         LocalGateways::access_log_path(&local.ingress).display(),
@@ -79,6 +89,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "\negress gateway log (last lines):\n{}",
             envoy::tail(&local.egress.log(), 20)
         );
+        println!(
+            "\nsidecar log (last lines):\n{}",
+            envoy::tail(&local.sidecar.log(), 20)
+        );
         return Err(format!("{failed} demo step(s) did not behave"));
     }
     if once {
@@ -89,6 +103,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("  curl -i -H 'Host: {APP_HOST}' http://{ingress}/");
     println!("  curl -i -H 'Host: {APP_HOST}' 'http://{ingress}/fetch?host=www.google.com'");
     println!("  curl -i -H 'Host: {APP_HOST}' 'http://{ingress}/fetch?host=evil.example.com'");
+    println!("  curl -i -H 'Host: example.org' http://{sidecar}/   # 502: no ServiceEntry");
+    println!(
+        "  curl -i -H 'Host: evil.example.com' http://{sidecar}/   # 403 from the egress gateway"
+    );
     println!("  curl -i -H 'Host: evil.example.com' http://{egress}/");
     println!(
         "  tail -f {}",

@@ -6,6 +6,7 @@ mod demo;
 mod fuzz;
 mod images;
 mod oci;
+mod render;
 mod setup;
 mod soak;
 mod test;
@@ -21,12 +22,15 @@ commands:
   build            build the filter modules (release, wasm32-wasip1)
   images           build the docker-compose stack's images locally, pulling nothing:
                    gateway-wasm/envoy:1.40.0-local (setup's Envoy 1.40) and gateway-wasm/standin:local
-  test [ARGS…]     setup + build + lint + every test (unit, end-to-end in real Envoy, core on wasm);
+  test [ARGS…]     setup + build + lint + every test (unit, end-to-end in real Envoy, core on wasm,
+                   the docker-compose stack on the Docker Engine: required when CI=true);
                    ARGS go to `cargo test --workspace` (e.g. `-- allowlist` to filter)
   demo [--once] [--docker]
                    setup + build + local ingress and egress gateways with a scripted walk-through;
                    stays up until Ctrl-C, or exits after the script with --once; --docker: the same
                    on the docker-compose stack (images built here, ingress on 127.0.0.1:10080)
+  render           render the local gateways and sidecar in gateways/ from wasm-plugins-manifests/
+                   by istiod's rules (a test fails when a committed rendering is stale)
   bench [--quick] [--only a,b]
                    setup + build, then measure side by side (interleaved rounds, Envoy pinned to one
                    core, wrk on the other): plain Envoy, native RBAC + header + JSON log, Lua, a
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         "images" => images::run(rest),
         "test" => test::run(rest),
         "demo" => demo::run(rest),
+        "render" => render::run(rest),
         "bench" => bench::run(rest),
         "oci" => oci::run(rest),
         "fuzz" => fuzz::run(rest),

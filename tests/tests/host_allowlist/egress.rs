@@ -55,8 +55,9 @@ fn the_egress_gateway_lets_out_only_google_and_blocks_the_rest() {
             assert_eq!(response.body_text(), "host not allowed");
         }
     }
-    // The app behind the ingress gateway calls out through the egress gateway, as its sidecar
-    // would send it: a listed host answers, any other gets the egress gateway's denial.
+    // The app behind the ingress gateway calls out through its sidecar: a listed host answers; a
+    // host with a ServiceEntry routed through the egress gateway but not allowlisted gets the
+    // egress gateway's denial; a host no ServiceEntry lists gets the sidecar's 502.
     let ingress = gateways.ingress_http().unwrap();
     let fetch = |host: &str| {
         client::send(
@@ -73,6 +74,9 @@ fn the_egress_gateway_lets_out_only_google_and_blocks_the_rest() {
         (200, Some("google"))
     );
     let response = fetch("example.org");
+    assert_eq!(response.status, 502, "{}\n{}", response.body_text(), log());
+    assert_eq!(response.header("x-egress-upstream"), None);
+    let response = fetch("evil.example.com");
     assert_eq!(response.status, 403, "{}\n{}", response.body_text(), log());
     assert_eq!(response.body_text(), "host not allowed");
     assert_eq!(response.header("x-egress-upstream"), None);

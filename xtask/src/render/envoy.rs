@@ -1,0 +1,782 @@
+//! Envoy configuration emission: the gateway and sidecar listeners, routes and clusters istiod
+//! would send, written as the static YAML the local Envoys run, with `{{PLACEHOLDER}}`s for what
+//! is local (ports, addresses, where the modules and certificates are).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::istiod::{self, ChainType};
+use super::local::{self, placeholder};
+use super::manifests::{
+    DestinationRule, HttpRoute, Manifests, RouteDestination, Server, TlsRoute, WasmPlugin,
+};
+
+/// The format the mesh's access log uses (mesh-config.yaml, or the Telemetry API's
+/// `envoyFileAccessLog` provider): the access-log filter's record, one JSON line each.
+const ACCESS_LOG_FORMAT: &str = "%FILTER_STATE(wasm.gateway_wasm.access_log:PLAIN)%\\n";
+
+/// The gateway Deployment a rendering stands for.
+pub struct GatewayProxy<'a> {
+    /// `egress` or `ingress`: the prefix of its listener names and port placeholders.
+    pub role: &'a str,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The clusters a configuration refers to, emitted after its listeners.
+#[derive(Default)]
+struct Clusters(BTreeMap<String, String>);
+
+impl Clusters {
+    fn add(&mut self, name: String, body: String) {
+        self.0.entry(name).or_insert(body);
+    }
+}
+
+pub fn gateway(
+    manifests: &Manifests,
+    proxy: &GatewayProxy,
+    header: &str,
+) -> Result<String, String> {
+    // A Gateway applies to the proxies its selector picks (pilot/pkg/model/push_context.go,
+    // `mergeGateways`); servers on the same port are merged into one listener
+    // (pilot/pkg/model/gateway.go, `MergeGateways`).
+    let mut servers_by_port: BTreeMap<u32, Vec<(&str, &str, &Server)>> = BTreeMap::new();
+    for gateway in &manifests.gateways {
+        let selected = !gateway.spec.selector.is_empty()
+            && gateway
+                .spec
+                .selector
+                .iter()
+                .all(|(key, value)| proxy.labels.get(key) == Some(value));
+        if !selected {
+            continue;
+        }
+        for server in &gateway.spec.servers {
+            servers_by_port
+                .entry(server.port.number)
+                .or_default()
+                .push((
+                    gateway.meta.name.as_str(),
+                    gateway.meta.namespace.as_str(),
+                    server,
+                ));
+        }
+    }
+    if servers_by_port.is_empty() {
+        return Err(format!("no Gateway selects {:?}", proxy.labels));
+    }
+    let mut clusters = Clusters::default();
+    let mut listeners = Vec::new();
+    for (port, servers) in &servers_by_port {
+        let container_port = istiod::gateway_container_port(*port)?;
+        let protocol = servers[0].2.port.protocol.as_str();
+        if servers
+            .iter()
+            .any(|(_, _, server)| server.port.protocol != protocol)
+        {
+            return Err(format!("Gateway servers on port {port} mix protocols"));
+        }
+        let passthrough = servers.iter().all(|(_, _, server)| {
+            server
+                .tls
+                .as_ref()
+                .is_some_and(|tls| tls.mode == "PASSTHROUGH")
+        });
+        let listener = match protocol {
+            "HTTP" | "HTTP2" => gateway_http_listener(
+                manifests,
+                proxy,
+                *port,
+                container_port,
+                servers,
+                &mut clusters,
+            )?,
+            "TLS" | "HTTPS" if passthrough => gateway_passthrough_listener(
+                manifests,
+                proxy,
+                *port,
+                container_port,
+                servers,
+                &mut clusters,
+            )?,
+            other => {
+                return Err(format!(
+                    "Gateway server port {port}: protocol {other} with TLS mode other than \
+                     PASSTHROUGH is not rendered locally"
+                ))
+            }
+        };
+        listeners.push(listener);
+    }
+    for plugin in &manifests.plugins {
+        if istiod::selects(plugin, &proxy.labels) {
+            plugin_clusters(plugin, &mut clusters)?;
+        }
+    }
+    Ok(document(header, &listeners, &clusters))
+}
+
+fn document(header: &str, listeners: &[String], clusters: &Clusters) -> String {
+    let mut out = String::new();
+    for line in header.lines() {
+        out.push_str(format!("# {line}").trim_end());
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "admin:\n  address:\n    socket_address: {{address: {}, port_value: {}}}\n",
+        placeholder("BIND_ADDRESS"),
+        placeholder("ADMIN_PORT")
+    ));
+    out.push_str("static_resources:\n  listeners:\n");
+    for listener in listeners {
+        out.push_str(&indent(listener, 2));
+    }
+    out.push_str("  clusters:\n");
+    for body in clusters.0.values() {
+        out.push_str(&indent(body, 2));
+    }
+    out
+}
+
+fn indent(block: &str, by: usize) -> String {
+    let pad = " ".repeat(by);
+    block
+        .lines()
+        .map(|line| {
+            if line.is_empty() {
+                "\n".to_string()
+            } else {
+                format!("{pad}{line}\n")
+            }
+        })
+        .collect()
+}
+
+fn listener_address(port_var: &str) -> String {
+    format!(
+        "address:\n  socket_address: {{address: {}, port_value: {}}}\n",
+        placeholder("BIND_ADDRESS"),
+        placeholder(port_var)
+    )
+}
+
+fn file_access_log(filter: Option<&str>) -> String {
+    let mut out = format!(
+        "- name: envoy.access_loggers.file\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n    path: \"{}\"\n    log_format:\n      text_format_source:\n        inline_string: \"{ACCESS_LOG_FORMAT}\"\n",
+        placeholder("ACCESS_LOG_PATH")
+    );
+    if let Some(flags) = filter {
+        out.push_str(&format!(
+            "  filter:\n    response_flag_filter: {{flags: [\"{flags}\"]}}\n"
+        ));
+    }
+    out
+}
+
+/// The plugins of one chain as Envoy filters, in istiod's order (see `istiod::plugins_for`).
+fn wasm_filters(plugins: &[&WasmPlugin], chain: ChainType) -> Result<String, String> {
+    let mut out = String::new();
+    for plugin in plugins {
+        out.push_str(&wasm_filter(plugin, chain)?);
+    }
+    Ok(out)
+}
+
+/// One WasmPlugin as the filter istiod builds (pilot/pkg/model/extensions.go, `buildWasmConfig`):
+/// `pluginName` as the root id, `pluginConfig` as JSON in a StringValue, `failStrategy` as the
+/// failure policy. istiod delivers it through ECDS (pilot/pkg/networking/core/extension/
+/// extensionfilter.go) and the agent swaps the image for the file it fetched (pkg/wasm); here the
+/// same configuration is inline and the module is the file the build installed.
+fn wasm_filter(plugin: &WasmPlugin, chain: ChainType) -> Result<String, String> {
+    let spec = &plugin.spec;
+    let kind = match chain {
+        ChainType::Http => "http",
+        ChainType::Network => "network",
+    };
+    let mut out = format!(
+        "# WasmPlugin {}/{}: phase {}, priority {}\n",
+        plugin.meta.namespace,
+        plugin.meta.name,
+        spec.phase.as_deref().unwrap_or("unspecified"),
+        spec.priority.map_or("unset".to_string(), |p| p.to_string()),
+    );
+    out.push_str(&format!(
+        "- name: extensions.istio.io/trafficextension/{}\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.{kind}.wasm.v3.Wasm\n    config:\n      name: {}\n      root_id: {}\n      vm_config:\n        runtime: envoy.wasm.runtime.v8\n        code: {{local: {{filename: \"{}\"}}}}\n",
+        istiod::plugin_resource_name(plugin),
+        istiod::plugin_resource_name(plugin),
+        yaml_string(&spec.plugin_name),
+        local::module_file(&spec.url).map_err(|error| format!("WasmPlugin {}: {error}", plugin.meta.name))?,
+    ));
+    let has_config = spec
+        .plugin_config
+        .as_ref()
+        .and_then(Value::as_object)
+        .is_some_and(|config| !config.is_empty());
+    if has_config {
+        let json = serde_json::to_string(spec.plugin_config.as_ref().unwrap_or(&Value::Null))
+            .map_err(|error| format!("WasmPlugin {}: pluginConfig: {error}", plugin.meta.name))?;
+        out.push_str(&format!(
+            "      configuration:\n        \"@type\": type.googleapis.com/google.protobuf.StringValue\n        value: |\n          {json}\n"
+        ));
+    }
+    if let Some(policy) = istiod::failure_policy(plugin)? {
+        out.push_str(&format!("      failure_policy: {policy}\n"));
+    }
+    Ok(out)
+}
+
+fn yaml_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+fn gateway_http_listener(
+    manifests: &Manifests,
+    proxy: &GatewayProxy,
+    port: u32,
+    container_port: u32,
+    servers: &[(&str, &str, &Server)],
+    clusters: &mut Clusters,
+) -> Result<String, String> {
+    let name = format!("{}_http", proxy.role);
+    let port_var = format!("{}_HTTP_PORT", proxy.role.to_uppercase());
+    let network =
+        istiod::plugins_for(manifests, &proxy.labels, container_port, ChainType::Network)?;
+    let http = istiod::plugins_for(manifests, &proxy.labels, container_port, ChainType::Http)?;
+    let routes = gateway_virtual_hosts(manifests, port, servers, clusters)?;
+    let mut out = format!(
+        "# istiod's 0.0.0.0_{container_port}: the Gateway's port {port} ({}) on the gateway's container port.\n- name: {name}\n",
+        servers[0].2.port.protocol
+    );
+    out.push_str(&indent(&listener_address(&port_var), 2));
+    out.push_str("  filter_chains:\n  - filters:\n");
+    // Network plugins sit in front of the HTTP connection manager of an HTTP server's chain
+    // (pilot/pkg/networking/core/gateway.go, `buildGatewayTCPBasedFilterChains`: "In HTTP, we need
+    // to have RBAC, etc. upfront").
+    out.push_str(&indent(&wasm_filters(&network, ChainType::Network)?, 4));
+    let mut hcm = format!(
+        "- name: envoy.filters.network.http_connection_manager\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n    stat_prefix: outbound_0.0.0.0_{container_port}\n    codec_type: AUTO\n    access_log:\n"
+    );
+    hcm.push_str(&indent(&file_access_log(None), 4));
+    // One route configuration per server port; istiod ignores the port in host matching
+    // (pilot/pkg/networking/core/gateway.go, `buildGatewayHTTPRouteConfig`).
+    hcm.push_str(&format!(
+        "    route_config:\n      name: http.{container_port}\n      ignore_port_in_host_matching: true\n      virtual_hosts:\n"
+    ));
+    hcm.push_str(&indent(&routes, 6));
+    // HTTP plugins by phase around Istio's own filters, the router last
+    // (pilot/pkg/networking/core/listener_builder.go, `buildHTTPFilters`… `PopAppendHTTPTrafficExtension`).
+    hcm.push_str("    http_filters:\n");
+    hcm.push_str(&indent(&wasm_filters(&http, ChainType::Http)?, 4));
+    hcm.push_str("    - name: envoy.filters.http.router\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n");
+    out.push_str(&indent(&hcm, 4));
+    Ok(out)
+}
+
+fn gateway_refs<'a>(
+    servers: &'a [(&'a str, &'a str, &'a Server)],
+) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    servers
+        .iter()
+        .map(|(name, namespace, _)| (*name, *namespace))
+}
+
+/// Whether a VirtualService (or one of its route matches, through `gateways`) applies to one of
+/// these Gateways.
+fn applies_to(
+    references: &[String],
+    vs_namespace: &str,
+    servers: &[(&str, &str, &Server)],
+) -> bool {
+    references.iter().any(|reference| {
+        gateway_refs(servers).any(|(name, namespace)| {
+            istiod::names_gateway(reference, vs_namespace, name, namespace)
+        })
+    })
+}
+
+/// The virtual hosts of a gateway's HTTP port: one per host a VirtualService bound to the Gateway
+/// and a server on the port both name, holding the VirtualService's routes that apply there
+/// (pilot/pkg/networking/core/gateway.go, `buildGatewayHTTPRouteConfig`; an empty result is a
+/// catch-all that answers 404). Sorted by name (`util.SortVirtualHosts`).
+fn gateway_virtual_hosts(
+    manifests: &Manifests,
+    port: u32,
+    servers: &[(&str, &str, &Server)],
+    clusters: &mut Clusters,
+) -> Result<String, String> {
+    let server_hosts: BTreeSet<&str> = servers
+        .iter()
+        .flat_map(|(_, _, server)| server.hosts.iter().map(|host| strip_namespace(host)))
+        .collect();
+    let mut hosts: BTreeMap<String, String> = BTreeMap::new();
+    for vs in &manifests.virtual_services {
+        if !applies_to(&vs.spec.gateways, &vs.meta.namespace, servers) {
+            continue;
+        }
+        let mut routes = String::new();
+        for (index, route) in vs.spec.http.iter().enumerate() {
+            routes.push_str(&http_route(
+                &manifests.destination_rules,
+                route,
+                index,
+                &vs.meta.name,
+                |gateways, match_port| {
+                    (gateways.is_empty() || applies_to(gateways, &vs.meta.namespace, servers))
+                        && match_port.is_none_or(|number| number == port)
+                },
+                clusters,
+            )?);
+        }
+        if routes.is_empty() {
+            continue;
+        }
+        for host in &vs.spec.hosts {
+            if server_hosts.contains(host.as_str()) || server_hosts.contains("*") {
+                let body = hosts.entry(host.clone()).or_default();
+                body.push_str(&routes);
+            }
+        }
+    }
+    if hosts.is_empty() {
+        return Ok(format!(
+            "- name: blackhole:{port}\n  domains: [\"*\"]\n  routes: []\n"
+        ));
+    }
+    let mut out = String::new();
+    for (host, routes) in hosts {
+        out.push_str(&format!(
+            "- name: {host}:{port}\n  domains: [\"{host}\"]\n  routes:\n{}",
+            indent(&routes, 2)
+        ));
+    }
+    Ok(out)
+}
+
+/// `namespace/host` in a Gateway server's hosts names the host for VirtualServices of that
+/// namespace; the host is what is matched.
+fn strip_namespace(host: &str) -> &str {
+    host.split_once('/').map_or(host, |(_, host)| host)
+}
+
+/// One VirtualService HTTP route as Envoy routes: one per match that applies (`applies`: the
+/// match's gateways and port), or one catch-all when the route has no match
+/// (pilot/pkg/networking/core/route/route.go, `translateRoute`: `authority` becomes an
+/// `:authority` header match).
+fn http_route(
+    rules: &[DestinationRule],
+    route: &HttpRoute,
+    index: usize,
+    vs_name: &str,
+    applies: impl Fn(&[String], Option<u32>) -> bool,
+    clusters: &mut Clusters,
+) -> Result<String, String> {
+    if route.matches.is_empty() {
+        if !applies(&[], None) {
+            return Ok(String::new());
+        }
+        let cluster = single_destination(rules, &route.route, vs_name, clusters)?;
+        return Ok(format!(
+            "# VirtualService {vs_name}, http[{index}]\n- match: {{prefix: \"/\"}}\n  route: {{cluster: \"{cluster}\"}}\n"
+        ));
+    }
+    let mut out = String::new();
+    for matched in &route.matches {
+        if !applies(&matched.gateways, matched.port) {
+            continue;
+        }
+        let cluster = single_destination(rules, &route.route, vs_name, clusters)?;
+        let action = format!("  route: {{cluster: \"{cluster}\"}}\n");
+        let mut headers = String::new();
+        if let Some(authority) = &matched.authority {
+            headers.push_str(&format!(
+                "    - name: \":authority\"\n      string_match: {{exact: {}}}\n",
+                yaml_string(&authority.exact)
+            ));
+        }
+        for (name, value) in &matched.headers {
+            headers.push_str(&format!(
+                "    - name: {}\n      string_match: {{exact: {}}}\n",
+                yaml_string(name),
+                yaml_string(&value.exact)
+            ));
+        }
+        out.push_str(&format!(
+            "# VirtualService {vs_name}, http[{index}]\n- match:\n    prefix: \"/\"\n"
+        ));
+        if !headers.is_empty() {
+            out.push_str("    headers:\n");
+            out.push_str(&headers);
+        }
+        out.push_str(&action);
+    }
+    Ok(out)
+}
+
+/// The cluster of a route's only destination. Weighted splits are not rendered locally.
+fn single_destination(
+    rules: &[DestinationRule],
+    destinations: &[RouteDestination],
+    vs_name: &str,
+    clusters: &mut Clusters,
+) -> Result<String, String> {
+    let [only] = destinations else {
+        return Err(format!(
+            "VirtualService {vs_name}: a route with {} destinations (only one is rendered locally)",
+            destinations.len()
+        ));
+    };
+    let destination = &only.destination;
+    let name = istiod::cluster_name(
+        destination.port.number,
+        destination.subset.as_deref(),
+        &destination.host,
+    );
+    let transport_socket = match destination.subset.as_deref() {
+        Some(subset) => subset_transport_socket(rules, &destination.host, subset, &name)?,
+        None => None,
+    };
+    clusters.add(
+        name.clone(),
+        cluster(
+            &name,
+            &destination.host,
+            destination.port.number,
+            transport_socket,
+        )?,
+    );
+    Ok(name)
+}
+
+/// The client TLS of a DestinationRule subset (the subset's own policy, else the rule's), as
+/// istiod builds it (pilot/pkg/networking/core/cluster_tls.go). `ISTIO_MUTUAL`: the workload's
+/// certificate and the mesh root (istiod sends them over SDS; here they are the files Istio's
+/// proxies also read, cert-chain.pem, key.pem and root-cert.pem, in `{{CERT_DIR}}`); the SNI is the
+/// rule's `sni`, else the cluster's own name ("Set default SNI of cluster name for istio_mutual");
+/// the ALPN is Istio's in-mesh one with metadata exchange, `ALPNInMeshWithMxc`
+/// (pilot/pkg/networking/util/util.go) for an HTTP/1.1 cluster.
+fn subset_transport_socket(
+    rules: &[DestinationRule],
+    host: &str,
+    subset: &str,
+    cluster_name: &str,
+) -> Result<Option<String>, String> {
+    let Some(rule) = rules.iter().find(|rule| rule.spec.host == host) else {
+        return Err(format!(
+            "no DestinationRule for {host} defines subset {subset:?}"
+        ));
+    };
+    let Some(defined) = rule
+        .spec
+        .subsets
+        .iter()
+        .find(|candidate| candidate.name == subset)
+    else {
+        return Err(format!(
+            "DestinationRule {}: no subset {subset:?} for {host}",
+            rule.meta.name
+        ));
+    };
+    let tls = defined
+        .traffic_policy
+        .as_ref()
+        .and_then(|policy| policy.tls.as_ref())
+        .or_else(|| {
+            rule.spec
+                .traffic_policy
+                .as_ref()
+                .and_then(|policy| policy.tls.as_ref())
+        });
+    let Some(tls) = tls else {
+        return Ok(None);
+    };
+    match tls.mode.as_str() {
+        "DISABLE" => Ok(None),
+        "ISTIO_MUTUAL" => {
+            let cert_dir = placeholder("CERT_DIR");
+            let sni = tls.sni.as_deref().unwrap_or(cluster_name);
+            Ok(Some(format!(
+                "transport_socket:\n  name: envoy.transport_sockets.tls\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext\n    sni: {}\n    common_tls_context:\n      alpn_protocols: [\"istio-peer-exchange\", \"istio\"]\n      tls_certificates:\n      - certificate_chain: {{filename: \"{cert_dir}/cert-chain.pem\"}}\n        private_key: {{filename: \"{cert_dir}/key.pem\"}}\n      validation_context:\n        trusted_ca: {{filename: \"{cert_dir}/root-cert.pem\"}}\n",
+                yaml_string(sni)
+            )))
+        }
+        other => Err(format!(
+            "DestinationRule {}: subset {subset:?}: trafficPolicy.tls.mode {other} is not rendered locally",
+            rule.meta.name
+        )),
+    }
+}
+
+/// A cluster for a service port, its endpoint the local stand-in. `STRICT_DNS`: ServiceEntries
+/// here resolve by DNS, and the stand-ins are host names in docker-compose.
+fn cluster(
+    name: &str,
+    host: &str,
+    port: u32,
+    transport_socket: Option<String>,
+) -> Result<String, String> {
+    let (address, port_value) = local::stand_in(host, port)?;
+    let mut out = format!(
+        "- name: \"{name}\"\n  type: STRICT_DNS\n  connect_timeout: 10s\n  load_assignment:\n    cluster_name: \"{name}\"\n    endpoints:\n    - lb_endpoints:\n      - endpoint:\n          address:\n            socket_address: {{address: {address}, port_value: {port_value}}}\n"
+    );
+    if let Some(socket) = transport_socket {
+        out.push_str(&indent(&socket, 2));
+    }
+    Ok(out)
+}
+
+/// A plugin's configuration can name a cluster by Istio's name (the access log's HTTP sink);
+/// istiod sends a cluster for every service, so the rendering has the ones that are named.
+fn plugin_clusters(plugin: &WasmPlugin, clusters: &mut Clusters) -> Result<(), String> {
+    fn walk(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::String(text) if text.starts_with("outbound|") => found.push(text.clone()),
+            Value::Array(items) => items.iter().for_each(|item| walk(item, found)),
+            Value::Object(fields) => fields.values().for_each(|item| walk(item, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    if let Some(config) = &plugin.spec.plugin_config {
+        walk(config, &mut found);
+    }
+    for name in found {
+        let parts: Vec<&str> = name.split('|').collect();
+        let [_, port, _, host] = parts[..] else {
+            return Err(format!(
+                "WasmPlugin {}: cluster {name:?} is not outbound|PORT|SUBSET|HOST",
+                plugin.meta.name
+            ));
+        };
+        let port: u32 = port.parse().map_err(|_| {
+            format!(
+                "WasmPlugin {}: cluster {name:?}: port {port:?}",
+                plugin.meta.name
+            )
+        })?;
+        clusters.add(name.clone(), cluster(&name, host, port, None)?);
+    }
+    Ok(())
+}
+
+fn gateway_passthrough_listener(
+    manifests: &Manifests,
+    proxy: &GatewayProxy,
+    port: u32,
+    container_port: u32,
+    servers: &[(&str, &str, &Server)],
+    clusters: &mut Clusters,
+) -> Result<String, String> {
+    let name = format!("{}_tls", proxy.role);
+    let port_var = format!("{}_TLS_PORT", proxy.role.to_uppercase());
+    let network =
+        istiod::plugins_for(manifests, &proxy.labels, container_port, ChainType::Network)?;
+    let filters = wasm_filters(&network, ChainType::Network)?;
+    let server_hosts: BTreeSet<&str> = servers
+        .iter()
+        .flat_map(|(_, _, server)| server.hosts.iter().map(|host| strip_namespace(host)))
+        .collect();
+    let mut out = format!(
+        "# istiod's 0.0.0.0_{container_port}: the Gateway's port {port} (TLS PASSTHROUGH) on the gateway's container port.\n- name: {name}\n"
+    );
+    out.push_str(&indent(&listener_address(&port_var), 2));
+    out.push_str("  # Reads the SNI from the ClientHello without terminating TLS.\n  listener_filters:\n  - name: envoy.filters.listener.tls_inspector\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\n");
+    // One filter chain per TLS route match, by SNI; a connection no chain matches is closed by
+    // Envoy (pilot/pkg/networking/core/gateway.go, `createGatewayTCPFilterChainOpts` and
+    // `buildGatewayNetworkFiltersFromTLSRoutes`).
+    out.push_str("  filter_chains:\n");
+    let mut chains = 0;
+    for vs in &manifests.virtual_services {
+        if !applies_to(&vs.spec.gateways, &vs.meta.namespace, servers) {
+            continue;
+        }
+        for route in &vs.spec.tls {
+            for matched in &route.matches {
+                let applies = (matched.gateways.is_empty()
+                    || applies_to(&matched.gateways, &vs.meta.namespace, servers))
+                    && matched.port.is_none_or(|number| number == port);
+                if !applies {
+                    continue;
+                }
+                let sni: Vec<&String> = matched
+                    .sni_hosts
+                    .iter()
+                    .filter(|host| server_hosts.contains(host.as_str()))
+                    .collect();
+                if sni.is_empty() {
+                    continue;
+                }
+                chains += 1;
+                out.push_str(&indent(
+                    &passthrough_chain(
+                        &manifests.destination_rules,
+                        &sni,
+                        &filters,
+                        route,
+                        &vs.meta.name,
+                        clusters,
+                    )?,
+                    2,
+                ));
+            }
+        }
+    }
+    if chains == 0 {
+        return Err(format!(
+            "Gateway port {port}: no VirtualService TLS route for its hosts"
+        ));
+    }
+    // The listener logs only what no chain took (NR); each chain's tcp_proxy logs its connections
+    // (pilot/pkg/networking/core/accesslog.go, `setListenerAccessLog`, `setTCPAccessLog`).
+    out.push_str("  access_log:\n");
+    out.push_str(&indent(&file_access_log(Some("NR")), 2));
+    Ok(out)
+}
+
+fn passthrough_chain(
+    rules: &[DestinationRule],
+    sni: &[&String],
+    filters: &str,
+    route: &TlsRoute,
+    vs_name: &str,
+    clusters: &mut Clusters,
+) -> Result<String, String> {
+    let cluster = single_destination(rules, &route.route, vs_name, clusters)?;
+    let names: Vec<String> = sni.iter().map(|host| yaml_string(host)).collect();
+    let mut out = format!(
+        "# VirtualService {vs_name}: TLS to {}\n- filter_chain_match:\n    server_names: [{}]\n  filters:\n",
+        names.join(", "),
+        names.join(", ")
+    );
+    out.push_str(&indent(filters, 2));
+    out.push_str(&format!(
+        "  - name: envoy.filters.network.tcp_proxy\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n      stat_prefix: \"{cluster}\"\n      cluster: \"{cluster}\"\n      access_log:\n"
+    ));
+    out.push_str(&indent(&file_access_log(None), 6));
+    Ok(out)
+}
+
+/// The sidecar of a workload calling out, as istiod configures its outbound side
+/// (pilot/pkg/networking/core/listener.go, httproute.go, cluster.go): per service port a listener,
+/// a virtual host per ServiceEntry host routed as the mesh's VirtualServices say, and with
+/// `REGISTRY_ONLY` every other host answered 502 (`block_all`, httproute.go) or, for TLS, sent to
+/// the BlackHoleCluster.
+pub fn sidecar(manifests: &Manifests, header: &str) -> Result<String, String> {
+    match manifests.outbound_traffic_policy.as_deref() {
+        Some("REGISTRY_ONLY") => {}
+        other => {
+            return Err(format!(
+                "meshConfig.outboundTrafficPolicy.mode is {other:?}: the local sidecar is rendered for REGISTRY_ONLY"
+            ))
+        }
+    }
+    let mut clusters = Clusters::default();
+    let http = sidecar_http_listener(manifests, &mut clusters)?;
+    let tls = sidecar_tls_listener(manifests, &mut clusters)?;
+    clusters.add(
+        "BlackHoleCluster".to_string(),
+        "# istiod's BlackHoleCluster: no endpoints, so a connection sent here is closed\n# (pilot/pkg/networking/core/cluster_builder.go, `buildBlackHoleCluster`).\n- name: BlackHoleCluster\n  type: STATIC\n  connect_timeout: 10s\n".to_string(),
+    );
+    Ok(document(header, &[http, tls], &clusters))
+}
+
+/// Whether a VirtualService applies to sidecars: `gateways` empty or naming `mesh`.
+fn in_mesh(gateways: &[String]) -> bool {
+    gateways.is_empty() || gateways.iter().any(|gateway| gateway == "mesh")
+}
+
+fn service_entry_hosts(manifests: &Manifests, port: u32) -> BTreeSet<&str> {
+    manifests
+        .service_entries
+        .iter()
+        .filter(|entry| entry.spec.ports.iter().any(|p| p.number == port))
+        .flat_map(|entry| entry.spec.hosts.iter().map(String::as_str))
+        .collect()
+}
+
+fn sidecar_http_listener(manifests: &Manifests, clusters: &mut Clusters) -> Result<String, String> {
+    let mut hosts = String::new();
+    for host in service_entry_hosts(manifests, 80) {
+        let mut routes = String::new();
+        for vs in &manifests.virtual_services {
+            if !in_mesh(&vs.spec.gateways) || !vs.spec.hosts.iter().any(|h| h == host) {
+                continue;
+            }
+            for (index, route) in vs.spec.http.iter().enumerate() {
+                routes.push_str(&http_route(
+                    &manifests.destination_rules,
+                    route,
+                    index,
+                    &vs.meta.name,
+                    |gateways, port| in_mesh(gateways) && port.is_none_or(|number| number == 80),
+                    clusters,
+                )?);
+            }
+        }
+        if routes.is_empty() {
+            // No VirtualService: straight to the service (its default route).
+            let name = istiod::cluster_name(80, None, host);
+            clusters.add(name.clone(), cluster(&name, host, 80, None)?);
+            routes = format!("- match: {{prefix: \"/\"}}\n  route: {{cluster: \"{name}\"}}\n");
+        }
+        hosts.push_str(&format!(
+            "- name: {host}:80\n  domains: [\"{host}\", \"{host}:80\"]\n  routes:\n{}",
+            indent(&routes, 2)
+        ));
+    }
+    hosts.push_str("# REGISTRY_ONLY: a host no ServiceEntry lists is answered 502 here\n# (pilot/pkg/networking/core/httproute.go, `util.BlackHole`).\n- name: block_all\n  domains: [\"*\"]\n  routes:\n  - match: {prefix: \"/\"}\n    direct_response: {status: 502}\n");
+    let mut out = String::from(
+        "# istiod's outbound 0.0.0.0_80, which the app's port-80 connections reach through the\n# iptables redirect; here the app calls it directly.\n- name: sidecar_http\n",
+    );
+    out.push_str(&indent(&listener_address("SIDECAR_HTTP_PORT"), 2));
+    out.push_str("  filter_chains:\n  - filters:\n    - name: envoy.filters.network.http_connection_manager\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n        stat_prefix: outbound_0.0.0.0_80\n        codec_type: AUTO\n        route_config:\n          name: \"80\"\n          virtual_hosts:\n");
+    out.push_str(&indent(&hosts, 10));
+    out.push_str("        http_filters:\n        - name: envoy.filters.http.router\n          typed_config:\n            \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n");
+    Ok(out)
+}
+
+fn sidecar_tls_listener(manifests: &Manifests, clusters: &mut Clusters) -> Result<String, String> {
+    let mut chains = String::new();
+    for host in service_entry_hosts(manifests, 443) {
+        let mut cluster_name = None;
+        for vs in &manifests.virtual_services {
+            if !in_mesh(&vs.spec.gateways) {
+                continue;
+            }
+            for route in &vs.spec.tls {
+                let applies = route.matches.iter().any(|matched| {
+                    in_mesh(&matched.gateways)
+                        && matched.port.is_none_or(|number| number == 443)
+                        && matched.sni_hosts.iter().any(|sni| sni == host)
+                });
+                if applies && cluster_name.is_none() {
+                    cluster_name = Some(single_destination(
+                        &manifests.destination_rules,
+                        &route.route,
+                        &vs.meta.name,
+                        clusters,
+                    )?);
+                }
+            }
+        }
+        let name = match cluster_name {
+            Some(name) => name,
+            None => {
+                let name = istiod::cluster_name(443, None, host);
+                clusters.add(name.clone(), cluster(&name, host, 443, None)?);
+                name
+            }
+        };
+        chains.push_str(&format!(
+            "- filter_chain_match:\n    server_names: [\"{host}\"]\n  filters:\n  - name: envoy.filters.network.tcp_proxy\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n      stat_prefix: \"{name}\"\n      cluster: \"{name}\"\n"
+        ));
+    }
+    chains.push_str("# REGISTRY_ONLY: any other SNI goes nowhere.\n- filters:\n  - name: envoy.filters.network.tcp_proxy\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n      stat_prefix: BlackHoleCluster\n      cluster: BlackHoleCluster\n");
+    let mut out = String::from(
+        "# istiod's outbound 0.0.0.0_443: TLS the app originates, routed by its SNI.\n- name: sidecar_tls\n",
+    );
+    out.push_str(&indent(&listener_address("SIDECAR_TLS_PORT"), 2));
+    out.push_str("  listener_filters:\n  - name: envoy.filters.listener.tls_inspector\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\n  filter_chains:\n");
+    out.push_str(&indent(&chains, 2));
+    Ok(out)
+}

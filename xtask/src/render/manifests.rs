@@ -1,0 +1,287 @@
+//! Reading `wasm-plugins-manifests/`: the resources istiod turns into gateway and sidecar
+//! configuration (WasmPlugin, Gateway, VirtualService, DestinationRule, ServiceEntry) and the mesh's
+//! outbound traffic policy. Other kinds (namespaces, Deployments, Telemetry, policies, the
+//! TrafficExtension copies) shape no listener here and are skipped.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Default)]
+pub struct Manifests {
+    pub plugins: Vec<WasmPlugin>,
+    pub gateways: Vec<Gateway>,
+    pub virtual_services: Vec<VirtualService>,
+    pub destination_rules: Vec<DestinationRule>,
+    pub service_entries: Vec<ServiceEntry>,
+    /// `meshConfig.outboundTrafficPolicy.mode`, wherever a manifest sets it.
+    pub outbound_traffic_policy: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Meta {
+    pub name: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+}
+
+fn default_namespace() -> String {
+    "default".to_string()
+}
+
+#[derive(Debug)]
+pub struct Resource<S> {
+    pub meta: Meta,
+    pub spec: S,
+}
+
+pub type WasmPlugin = Resource<WasmPluginSpec>;
+pub type Gateway = Resource<GatewaySpec>;
+pub type VirtualService = Resource<VirtualServiceSpec>;
+pub type DestinationRule = Resource<DestinationRuleSpec>;
+pub type ServiceEntry = Resource<ServiceEntrySpec>;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Selector {
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WasmPluginSpec {
+    #[serde(default)]
+    pub selector: Selector,
+    pub url: String,
+    #[serde(default)]
+    pub phase: Option<String>,
+    #[serde(default)]
+    pub priority: Option<i32>,
+    #[serde(default)]
+    pub fail_strategy: Option<String>,
+    #[serde(default)]
+    pub plugin_name: String,
+    #[serde(default)]
+    pub plugin_config: Option<Value>,
+    #[serde(default, rename = "type")]
+    pub plugin_type: Option<String>,
+    #[serde(default, rename = "match")]
+    pub traffic_selectors: Vec<TrafficSelector>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TrafficSelector {
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub ports: Vec<PortSelector>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PortSelector {
+    pub number: u32,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GatewaySpec {
+    #[serde(default)]
+    pub selector: BTreeMap<String, String>,
+    pub servers: Vec<Server>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Server {
+    pub port: Port,
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub tls: Option<ServerTls>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Port {
+    pub number: u32,
+    pub protocol: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerTls {
+    pub mode: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VirtualServiceSpec {
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub gateways: Vec<String>,
+    #[serde(default)]
+    pub http: Vec<HttpRoute>,
+    #[serde(default)]
+    pub tls: Vec<TlsRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HttpRoute {
+    #[serde(default, rename = "match")]
+    pub matches: Vec<HttpMatch>,
+    pub route: Vec<RouteDestination>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HttpMatch {
+    #[serde(default)]
+    pub gateways: Vec<String>,
+    #[serde(default)]
+    pub port: Option<u32>,
+    #[serde(default)]
+    pub authority: Option<StringMatch>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, StringMatch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StringMatch {
+    pub exact: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TlsRoute {
+    #[serde(rename = "match")]
+    pub matches: Vec<TlsMatch>,
+    pub route: Vec<RouteDestination>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsMatch {
+    #[serde(default)]
+    pub gateways: Vec<String>,
+    #[serde(default)]
+    pub port: Option<u32>,
+    pub sni_hosts: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RouteDestination {
+    pub destination: Destination,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Destination {
+    pub host: String,
+    #[serde(default)]
+    pub subset: Option<String>,
+    pub port: PortNumber,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PortNumber {
+    pub number: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DestinationRuleSpec {
+    pub host: String,
+    #[serde(default)]
+    pub traffic_policy: Option<TrafficPolicy>,
+    #[serde(default)]
+    pub subsets: Vec<Subset>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subset {
+    pub name: String,
+    #[serde(default)]
+    pub traffic_policy: Option<TrafficPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TrafficPolicy {
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ClientTls {
+    pub mode: String,
+    #[serde(default)]
+    pub sni: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ServiceEntrySpec {
+    pub hosts: Vec<String>,
+    pub ports: Vec<Port>,
+}
+
+/// Every `*.yaml` directly in each directory, in name order (later directories add to earlier ones:
+/// a variant directory such as `mtls/` or `local-only/` only holds what it adds or replaces).
+pub fn read_dirs(dirs: &[&Path]) -> Result<Manifests, String> {
+    let mut manifests = Manifests::default();
+    for dir in dirs {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|error| format!("cannot read {}: {error}", dir.display()))?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
+            read_text(&text, &mut manifests)
+                .map_err(|error| format!("{}: {error}", file.display()))?;
+        }
+    }
+    Ok(manifests)
+}
+
+pub fn read_text(text: &str, manifests: &mut Manifests) -> Result<(), String> {
+    for document in serde_norway::Deserializer::from_str(text) {
+        let value = Value::deserialize(document).map_err(|error| error.to_string())?;
+        if value.is_null() {
+            continue;
+        }
+        let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+        if let Some(mode) = value
+            .pointer("/spec/meshConfig/outboundTrafficPolicy/mode")
+            .or_else(|| value.pointer("/meshConfig/outboundTrafficPolicy/mode"))
+            .or_else(|| value.pointer("/outboundTrafficPolicy/mode"))
+            .and_then(Value::as_str)
+        {
+            manifests.outbound_traffic_policy = Some(mode.to_string());
+        }
+        match kind {
+            "WasmPlugin" => manifests.plugins.push(resource(&value)?),
+            "Gateway" if is_istio_networking(&value) => manifests.gateways.push(resource(&value)?),
+            "VirtualService" => manifests.virtual_services.push(resource(&value)?),
+            "DestinationRule" => manifests.destination_rules.push(resource(&value)?),
+            "ServiceEntry" => manifests.service_entries.push(resource(&value)?),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Gateway API `Gateway`s (gateway.networking.k8s.io) are another resource of the same kind name.
+fn is_istio_networking(value: &Value) -> bool {
+    value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|version| version.starts_with("networking.istio.io/"))
+}
+
+fn resource<S: DeserializeOwned>(value: &Value) -> Result<Resource<S>, String> {
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+    let meta: Meta = serde_json::from_value(value.get("metadata").cloned().unwrap_or(Value::Null))
+        .map_err(|error| format!("{kind} metadata: {error}"))?;
+    let spec = serde_json::from_value(value.get("spec").cloned().unwrap_or(Value::Null))
+        .map_err(|error| format!("{kind} {}: spec: {error}", meta.name))?;
+    Ok(Resource { meta, spec })
+}
