@@ -1,7 +1,7 @@
 //! The seed's story on the docker-compose stack: the same steps as [`crate::walkthrough`], with
 //! every request sent from the host through the published ingress gateway, and command-runner
-//! making the outbound calls from inside the mesh network. What reached each service is read
-//! from what it printed (`docker compose logs`).
+//! making the outbound calls from inside the mesh network, through its sidecar. What reached each
+//! service is read from what it printed (`docker compose logs`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,6 +23,7 @@ pub fn walkthrough(stack: &ComposeStack) -> Vec<Step> {
     for host in ["www.google.com", "google.com"] {
         steps.push(egress_allowed_step(stack, ingress, host));
     }
+    steps.push(unregistered_host_step(stack, ingress, "example.org"));
     steps.push(egress_denied_step(stack, ingress, "evil.example.com"));
     steps.push(no_way_around_step(stack, ingress, "www.google.com"));
     steps.push(passthrough_allowed_step(stack, ingress, "www.google.com"));
@@ -106,7 +107,7 @@ fn ingress_denial_step(stack: &ComposeStack, ingress: SocketAddr) -> Step {
 
 fn egress_allowed_step(stack: &ComposeStack, ingress: SocketAddr, host: &str) -> Step {
     let mut step = Step::new(format!(
-        "command-runner → egress gateway → {host}: allowed, tagged `google`"
+        "command-runner → sidecar → egress gateway → {host}: allowed, tagged `google`"
     ));
     if let Some(response) = send(&mut step, ingress, APP_HOST, &format!("/fetch?host={host}")) {
         step.check(response.status == 200, "200 through both gateways");
@@ -137,8 +138,25 @@ fn check_internet_untouched(step: &mut Step, stack: &ComposeStack) {
     );
 }
 
+/// A host no ServiceEntry lists: the sidecar answers 502 itself (REGISTRY_ONLY).
+fn unregistered_host_step(stack: &ComposeStack, ingress: SocketAddr, host: &str) -> Step {
+    let mut step = Step::new(format!(
+        "command-runner → sidecar → {host} (no ServiceEntry): stopped at the sidecar"
+    ));
+    if let Some(response) = send(&mut step, ingress, APP_HOST, &format!("/fetch?host={host}")) {
+        step.check(
+            response.status == 502,
+            "502 from the sidecar's block_all route (REGISTRY_ONLY)",
+        );
+    }
+    check_internet_untouched(&mut step, stack);
+    step
+}
+
 fn egress_denied_step(stack: &ComposeStack, ingress: SocketAddr, host: &str) -> Step {
-    let mut step = Step::new(format!("command-runner → egress gateway → {host}: denied"));
+    let mut step = Step::new(format!(
+        "command-runner → sidecar → egress gateway → {host} (a ServiceEntry, not allowlisted): denied"
+    ));
     if let Some(response) = send(&mut step, ingress, APP_HOST, &format!("/fetch?host={host}")) {
         step.check(response.status == 403, "403 from the egress host-allowlist");
     }
@@ -147,10 +165,10 @@ fn egress_denied_step(stack: &ComposeStack, ingress: SocketAddr, host: &str) -> 
 }
 
 /// The network separation: on the mesh network, command-runner cannot reach the outside by
-/// itself; the egress gateway is its only way out.
+/// itself; its sidecar and the egress gateway are its only way out.
 fn no_way_around_step(stack: &ComposeStack, ingress: SocketAddr, host: &str) -> Step {
     let mut step = Step::new(format!(
-        "command-runner → {host} directly, around the egress gateway: no route"
+        "command-runner → {host} directly, around its sidecar and the egress gateway: no route"
     ));
     let before = printed_records(stack, "google-standin").len();
     if let Some(response) = send(
@@ -173,7 +191,7 @@ fn no_way_around_step(stack: &ComposeStack, ingress: SocketAddr, host: &str) -> 
 
 fn passthrough_allowed_step(stack: &ComposeStack, ingress: SocketAddr, host: &str) -> Step {
     let mut step = Step::new(format!(
-        "command-runner → egress gateway → {host}:443 (TLS passthrough): allowed by SNI"
+        "command-runner → sidecar → egress gateway → {host}:443 (TLS passthrough): allowed by SNI"
     ));
     if let Some(response) = send(&mut step, ingress, APP_HOST, &format!("/tls?sni={host}")) {
         step.check(
@@ -205,7 +223,7 @@ fn passthrough_denied_step(stack: &ComposeStack, ingress: SocketAddr, sni: Optio
         let body = response.body_text();
         step.check(
             response.status == 502 && body.contains("TLS handshake failed"),
-            "the egress gateway closed the connection during the handshake",
+            "the connection was closed during the handshake",
         );
     }
     check_internet_untouched(&mut step, stack);
@@ -221,7 +239,7 @@ fn access_log_step(stack: &ComposeStack) -> Step {
     // A connection's record is written when it closes; the file logger flushes every second.
     let records = wait_for(Duration::from_secs(10), || {
         let records = printed_records(stack, "egress-gateway");
-        (records.len() >= 6).then_some(records)
+        (records.len() >= 5).then_some(records)
     })
     .unwrap_or_else(|| printed_records(stack, "egress-gateway"));
     for record in &records {
@@ -256,6 +274,32 @@ fn access_log_step(stack: &ComposeStack) -> Step {
                 && r["upstream_host"].is_null()
         }),
         "the closed TLS connection's record, with its decision and no upstream host",
+    );
+    // What reached the gateway: three HTTP requests, two TLS connections (the unregistered host
+    // and the SNI-less connection stopped at the sidecar), each logged once.
+    let requests = |host: &str| {
+        records
+            .iter()
+            .filter(|r| r["authority"] == host && !r["method"].is_null())
+            .count()
+    };
+    let connections = |sni: &str| {
+        records
+            .iter()
+            .filter(|r| r["requested_server_name"] == sni && r["method"].is_null())
+            .count()
+    };
+    step.check(
+        records.len() == 5
+            && ["www.google.com", "google.com", "evil.example.com"]
+                .iter()
+                .all(|host| requests(host) == 1)
+            && connections("www.google.com") == 1
+            && connections("evil.example.com") == 1,
+        format!(
+            "each request and connection logged once, none for example.org ({} records)",
+            records.len()
+        ),
     );
     step
 }

@@ -129,7 +129,9 @@ fn run_docker(once: bool) -> Result<(), String> {
     let stack = ComposeStack::up(DOCKER_PROJECT, IngressPort::Fixed(DOCKER_INGRESS_PORT), &[])?;
     let ingress = stack.ingress()?;
     println!("  ingress gateway  http://{ingress} (the only published port)");
-    println!("  networks: edge (ingress), mesh (ingress, command-runner, egress, log collector), outside (egress, stand-ins)");
+    println!(
+        "  networks: edge (ingress), mesh (ingress, command-runner and its sidecar, egress, log collector), outside (egress, stand-ins)"
+    );
     let failed = print_steps(&compose_walkthrough::walkthrough(&stack));
     if failed > 0 {
         for service in ["ingress-gateway", "egress-gateway"] {

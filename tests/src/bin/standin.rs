@@ -2,11 +2,11 @@
 //! image, the role chosen by its argument:
 //!
 //! - `command-runner`: the app behind the ingress gateway. `/fetch?host=H` calls `http://H/`
-//!   through `EGRESS_HTTP` (host:port of its way out: its sidecar, or the egress gateway);
-//!   `/tls?sni=H` opens TLS with SNI H (no SNI when `sni` is absent) through `EGRESS_TLS`, trusting
+//!   through `OUTBOUND_HTTP` (host:port of its way out: its sidecar's outbound HTTP listener);
+//!   `/tls?sni=H` opens TLS with SNI H (no SNI when `sni` is absent) through `OUTBOUND_TLS`, trusting
 //!   only `CA_CERT`, and sends `GET /` in it. It answers with what came back (`x-egress-upstream`
 //!   names the stand-in that served it) or 502 with the error. `/direct?host=H` tries `http://H/`
-//!   on `DIRECT_PORT` without the egress gateway: what the network separation must stop.
+//!   on `DIRECT_PORT` without the sidecar and the egress gateway: what the network separation must stop.
 //! - `google`, `internet`: www.google.com / google.com and the rest of the internet: plain HTTP on
 //!   `HTTP_PORT` and HTTPS on `TLS_PORT` with `TLS_CERT` / `TLS_KEY`.
 //! - `log-collector`: receives the access log's NDJSON batches.
@@ -37,11 +37,11 @@ fn run() -> Result<(), String> {
     let http_port = port_from_env("HTTP_PORT", 8080)?;
     let _servers = match role.as_str() {
         "command-runner" => {
-            let egress_http = env("EGRESS_HTTP")?;
-            let egress_tls = env("EGRESS_TLS")?;
+            let outbound_http = env("OUTBOUND_HTTP")?;
+            let outbound_tls = env("OUTBOUND_TLS")?;
             let tls = client_config(Path::new(&env("CA_CERT")?))?;
             let direct_port = port_from_env("DIRECT_PORT", 8080)?;
-            let responder = command_runner(egress_http, egress_tls, direct_port, tls);
+            let responder = command_runner(outbound_http, outbound_tls, direct_port, tls);
             vec![serve(http_port, &role, responder, None)?]
         }
         "google" | "internet" => {
@@ -101,8 +101,8 @@ fn request_record(request: &RecordedRequest) -> serde_json::Value {
 }
 
 fn command_runner(
-    egress_http: String,
-    egress_tls: String,
+    outbound_http: String,
+    outbound_tls: String,
     direct_port: u16,
     tls: Arc<rustls::ClientConfig>,
 ) -> Responder {
@@ -113,7 +113,7 @@ fn command_runner(
                 client::send(addr, Protocol::Http1, None, &HttpRequest::get(host, "/"))
             })
         } else if let Some(host) = host {
-            resolve(&egress_http).and_then(|addr| {
+            resolve(&outbound_http).and_then(|addr| {
                 client::send(addr, Protocol::Http1, None, &HttpRequest::get(&host, "/"))
             })
         } else if request.path.starts_with("/tls") {
@@ -123,7 +123,7 @@ fn command_runner(
                 sni: sni.clone(),
             };
             let authority = sni.unwrap_or_else(|| "no-sni".to_string());
-            resolve(&egress_tls).and_then(|addr| {
+            resolve(&outbound_tls).and_then(|addr| {
                 client::send(
                     addr,
                     Protocol::Http1,
@@ -146,7 +146,7 @@ fn command_runner(
             }
             Err(error) => Reply::new(
                 502,
-                format!("command-runner: egress call failed: {error}\n"),
+                format!("command-runner: outbound call failed: {error}\n"),
             ),
         }
     })
