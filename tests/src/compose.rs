@@ -33,12 +33,13 @@ const READY_LINES: [(&str, &str); 7] = [
 const COMMAND_LIMIT: Duration = Duration::from_secs(180);
 const READY_LIMIT: Duration = Duration::from_secs(120);
 
-/// The Docker Engine's version, or why no engine answers.
+/// The Docker Engine's version, or why no engine answers (on one line).
 pub fn engine_version() -> Result<String> {
     let output = run_bounded(
         Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]),
         Duration::from_secs(30),
-    )?;
+    )
+    .map_err(|error| error.lines().collect::<Vec<_>>().join(" "))?;
     let version = output.trim();
     if version.is_empty() {
         return Err("`docker info` names no server version".to_string());

@@ -32,14 +32,10 @@ pub fn run(cargo_test_args: &[String]) -> Result<(), String> {
 /// The docker-compose stack's tests (tests/tests/compose_stack.rs), with the images built here.
 /// Without a Docker Engine they are not run, and say so; under CI (`CI=true`) that is a failure.
 fn compose_stack_tests(tools: &setup::Tools) -> Result<(), String> {
-    let version = match e2e::compose::engine_version() {
-        Ok(version) => version,
-        Err(reason) => {
-            let line =
-                format!("docker-compose stack tests: NOT RUN, no Docker Engine answers ({reason})");
-            if std::env::var("CI").as_deref() == Ok("true") {
-                return Err(format!("{line}; CI requires the engine"));
-            }
+    let ci = std::env::var("CI").ok();
+    let version = match engine_verdict(e2e::compose::engine_version(), ci.as_deref())? {
+        EngineVerdict::Answers(version) => version,
+        EngineVerdict::NotRun(line) => {
             println!("{line}");
             return Ok(());
         }
@@ -55,6 +51,34 @@ fn compose_stack_tests(tools: &setup::Tools) -> Result<(), String> {
         "--test",
         "compose_stack",
     ]))
+}
+
+#[derive(Debug, PartialEq)]
+enum EngineVerdict {
+    /// The engine's version: run the tests.
+    Answers(String),
+    /// The one line that says the tests were not run, and why.
+    NotRun(String),
+}
+
+/// Whether the compose stack's tests run: without an engine they are not run, which is an error
+/// when `ci` (the `CI` variable) is `true`.
+fn engine_verdict(
+    engine: Result<String, String>,
+    ci: Option<&str>,
+) -> Result<EngineVerdict, String> {
+    match engine {
+        Ok(version) => Ok(EngineVerdict::Answers(version)),
+        Err(reason) => {
+            let line =
+                format!("docker-compose stack tests: NOT RUN, no Docker Engine answers ({reason})");
+            if ci == Some("true") {
+                Err(format!("{line}; CI=true requires the engine"))
+            } else {
+                Ok(EngineVerdict::NotRun(line))
+            }
+        }
+    }
 }
 
 /// The core crate's unit tests on wasm32-unknown-unknown. Fails unless tests actually ran, so a
@@ -107,4 +131,31 @@ fn passed_count(stdout: &str) -> usize {
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_an_engine_the_compose_tests_are_not_run_and_ci_fails() {
+        let no_engine = || Err("Cannot connect to the Docker daemon".to_string());
+        let EngineVerdict::NotRun(line) = engine_verdict(no_engine(), None).unwrap() else {
+            panic!("not run without an engine");
+        };
+        assert!(
+            line.contains("NOT RUN") && line.contains("Cannot connect"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "one line: {line}");
+        let error = engine_verdict(no_engine(), Some("true")).unwrap_err();
+        assert!(
+            error.contains("NOT RUN") && error.contains("CI=true"),
+            "{error}"
+        );
+        assert_eq!(
+            engine_verdict(Ok("20.10.24".to_string()), Some("true")),
+            Ok(EngineVerdict::Answers("20.10.24".to_string()))
+        );
+    }
 }
