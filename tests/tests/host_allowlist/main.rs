@@ -5,6 +5,7 @@
 mod config;
 mod egress;
 mod http;
+mod istio_sni;
 mod normalisation;
 mod passthrough;
 mod sni;

@@ -77,14 +77,13 @@ pub fn gateway(
         {
             return Err(format!("Gateway servers on port {port} mix protocols"));
         }
-        let passthrough = servers.iter().all(|(_, _, server)| {
-            server
-                .tls
-                .as_ref()
-                .is_some_and(|tls| tls.mode == "PASSTHROUGH")
-        });
+        let tls_modes: BTreeSet<Option<&str>> = servers
+            .iter()
+            .map(|(_, _, server)| server.tls_mode())
+            .collect();
+        let only = |mode: Option<&str>| tls_modes.len() == 1 && tls_modes.contains(&mode);
         let listener = match protocol {
-            "HTTP" | "HTTP2" => gateway_http_listener(
+            "HTTP" | "HTTP2" if only(None) => gateway_http_listener(
                 manifests,
                 proxy,
                 *port,
@@ -92,7 +91,15 @@ pub fn gateway(
                 servers,
                 &mut clusters,
             )?,
-            "TLS" | "HTTPS" if passthrough => gateway_passthrough_listener(
+            "HTTPS" if only(Some("ISTIO_MUTUAL")) => gateway_http_listener(
+                manifests,
+                proxy,
+                *port,
+                container_port,
+                servers,
+                &mut clusters,
+            )?,
+            "TLS" | "HTTPS" if only(Some("PASSTHROUGH")) => gateway_passthrough_listener(
                 manifests,
                 proxy,
                 *port,
@@ -102,8 +109,9 @@ pub fn gateway(
             )?,
             other => {
                 return Err(format!(
-                    "Gateway server port {port}: protocol {other} with TLS mode other than \
-                     PASSTHROUGH is not rendered locally"
+                    "Gateway server port {port}: protocol {other} with TLS modes {tls_modes:?}: \
+                     the local rendering knows HTTP, HTTPS with ISTIO_MUTUAL, and TLS or HTTPS \
+                     with PASSTHROUGH"
                 ))
             }
         };
@@ -249,7 +257,15 @@ fn gateway_http_listener(
         servers[0].2.port.protocol
     );
     out.push_str(&indent(&listener_address(&port_var), 2));
-    out.push_str("  filter_chains:\n  - filters:\n");
+    let istio_mutual = servers
+        .iter()
+        .any(|(_, _, server)| server.tls_mode() == Some("ISTIO_MUTUAL"));
+    if istio_mutual {
+        out.push_str(&indent(&istio_mutual_server_chain_head(servers), 2));
+        out.push_str("    filters:\n");
+    } else {
+        out.push_str("  filter_chains:\n  - filters:\n");
+    }
     // Network plugins sit in front of the HTTP connection manager of an HTTP server's chain
     // (pilot/pkg/networking/core/gateway.go, `buildGatewayTCPBasedFilterChains`: "In HTTP, we need
     // to have RBAC, etc. upfront").
@@ -271,6 +287,34 @@ fn gateway_http_listener(
     hcm.push_str("    - name: envoy.filters.http.router\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n");
     out.push_str(&indent(&hcm, 4));
     Ok(out)
+}
+
+/// An HTTPS server terminating Istio mutual TLS: its chain matches the server's hosts as SNI
+/// (pilot/pkg/model/gateway.go, `GetSNIHostsForServer`; no match for `*`, listener.go,
+/// `toFilterChainMatch`), requires the client's certificate and offers ALPN h2 and http/1.1
+/// (pilot/pkg/networking/core/listener.go, `BuildListenerTLSContext`: `util.ALPNHttp`). The
+/// gateway's certificate and the mesh root come from SDS in Istio; here they are files in
+/// `{{CERT_DIR}}`.
+fn istio_mutual_server_chain_head(servers: &[(&str, &str, &Server)]) -> String {
+    let hosts: BTreeSet<&str> = servers
+        .iter()
+        .flat_map(|(_, _, server)| server.hosts.iter().map(|host| strip_namespace(host)))
+        .collect();
+    let cert_dir = placeholder("CERT_DIR");
+    let mut out = String::from(
+        "listener_filters:\n- name: envoy.filters.listener.tls_inspector\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\nfilter_chains:\n- ",
+    );
+    if !hosts.contains("*") {
+        let names: Vec<String> = hosts.iter().map(|host| yaml_string(host)).collect();
+        out.push_str(&format!(
+            "filter_chain_match:\n    server_names: [{}]\n  ",
+            names.join(", ")
+        ));
+    }
+    out.push_str(&format!(
+        "transport_socket:\n    name: envoy.transport_sockets.tls\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n      require_client_certificate: true\n      common_tls_context:\n        alpn_protocols: [\"h2\", \"http/1.1\"]\n        tls_certificates:\n        - certificate_chain: {{filename: \"{cert_dir}/cert-chain.pem\"}}\n          private_key: {{filename: \"{cert_dir}/key.pem\"}}\n        validation_context:\n          trusted_ca: {{filename: \"{cert_dir}/root-cert.pem\"}}\n"
+    ));
+    out
 }
 
 fn gateway_refs<'a>(
@@ -433,7 +477,13 @@ fn single_destination(
         &destination.host,
     );
     let transport_socket = match destination.subset.as_deref() {
-        Some(subset) => subset_transport_socket(rules, &destination.host, subset, &name)?,
+        Some(subset) => subset_transport_socket(
+            rules,
+            &destination.host,
+            destination.port.number,
+            subset,
+            &name,
+        )?,
         None => None,
     };
     clusters.add(
@@ -458,6 +508,7 @@ fn single_destination(
 fn subset_transport_socket(
     rules: &[DestinationRule],
     host: &str,
+    port: u32,
     subset: &str,
     cluster_name: &str,
 ) -> Result<Option<String>, String> {
@@ -480,12 +531,12 @@ fn subset_transport_socket(
     let tls = defined
         .traffic_policy
         .as_ref()
-        .and_then(|policy| policy.tls.as_ref())
+        .and_then(|policy| policy.tls_for(port))
         .or_else(|| {
             rule.spec
                 .traffic_policy
                 .as_ref()
-                .and_then(|policy| policy.tls.as_ref())
+                .and_then(|policy| policy.tls_for(port))
         });
     let Some(tls) = tls else {
         return Ok(None);

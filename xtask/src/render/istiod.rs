@@ -7,14 +7,18 @@ use std::collections::BTreeMap;
 use super::manifests::{Manifests, WasmPlugin};
 
 /// Which chain a plugin is inserted into.
-/// Whether a plugin's `selector.matchLabels` are all among the proxy's labels.
+/// Whether a plugin's `selector.matchLabels` are all among the proxy's labels; a plugin attached
+/// by `targetRefs` selects by reference instead (pilot/pkg/model/policyattachment.go), and the
+/// local proxies are not Gateway API gateways.
 pub fn selects(plugin: &WasmPlugin, proxy_labels: &BTreeMap<String, String>) -> bool {
-    plugin
-        .spec
-        .selector
-        .match_labels
-        .iter()
-        .all(|(key, value)| proxy_labels.get(key) == Some(value))
+    plugin.spec.target_refs.is_empty()
+        && plugin.spec.target_ref.is_none()
+        && plugin
+            .spec
+            .selector
+            .match_labels
+            .iter()
+            .all(|(key, value)| proxy_labels.get(key) == Some(value))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -56,6 +56,12 @@ pub struct Selector {
 pub struct WasmPluginSpec {
     #[serde(default)]
     pub selector: Selector,
+    /// Gateway API attachment (`targetRefs`, or the older `targetRef`): such a plugin applies to
+    /// the Gateway API gateways it names, never to a proxy picked by labels.
+    #[serde(default, rename = "targetRefs")]
+    pub target_refs: Vec<Value>,
+    #[serde(default, rename = "targetRef")]
+    pub target_ref: Option<Value>,
     pub url: String,
     #[serde(default)]
     pub phase: Option<String>,
@@ -111,6 +117,12 @@ pub struct Port {
 #[serde(rename_all = "camelCase")]
 pub struct ServerTls {
     pub mode: String,
+}
+
+impl Server {
+    pub fn tls_mode(&self) -> Option<&str> {
+        self.tls.as_ref().map(|tls| tls.mode.as_str())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,9 +215,30 @@ pub struct Subset {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TrafficPolicy {
     #[serde(default)]
     pub tls: Option<ClientTls>,
+    #[serde(default)]
+    pub port_level_settings: Vec<PortTrafficPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PortTrafficPolicy {
+    pub port: PortNumber,
+    #[serde(default)]
+    pub tls: Option<ClientTls>,
+}
+
+impl TrafficPolicy {
+    /// The TLS for one port: its port-level setting, else the policy's own
+    /// (pilot/pkg/networking/core/cluster_traffic_policy.go, `selectTrafficPolicyComponents`).
+    pub fn tls_for(&self, port: u32) -> Option<&ClientTls> {
+        self.port_level_settings
+            .iter()
+            .find(|setting| setting.port.number == port)
+            .map_or(self.tls.as_ref(), |setting| setting.tls.as_ref())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,7 +255,8 @@ pub struct ServiceEntrySpec {
 }
 
 /// Every `*.yaml` directly in each directory, in name order (later directories add to earlier ones:
-/// a variant directory such as `mtls/` or `local-only/` only holds what it adds or replaces).
+/// a variant directory such as `mtls/` or `local-only/` only holds what it adds or replaces, see
+/// `upsert`).
 pub fn read_dirs(dirs: &[&Path]) -> Result<Manifests, String> {
     let mut manifests = Manifests::default();
     for dir in dirs {
@@ -258,15 +292,28 @@ pub fn read_text(text: &str, manifests: &mut Manifests) -> Result<(), String> {
             manifests.outbound_traffic_policy = Some(mode.to_string());
         }
         match kind {
-            "WasmPlugin" => manifests.plugins.push(resource(&value)?),
-            "Gateway" if is_istio_networking(&value) => manifests.gateways.push(resource(&value)?),
-            "VirtualService" => manifests.virtual_services.push(resource(&value)?),
-            "DestinationRule" => manifests.destination_rules.push(resource(&value)?),
-            "ServiceEntry" => manifests.service_entries.push(resource(&value)?),
+            "WasmPlugin" => upsert(&mut manifests.plugins, resource(&value)?),
+            "Gateway" if is_istio_networking(&value) => {
+                upsert(&mut manifests.gateways, resource(&value)?)
+            }
+            "VirtualService" => upsert(&mut manifests.virtual_services, resource(&value)?),
+            "DestinationRule" => upsert(&mut manifests.destination_rules, resource(&value)?),
+            "ServiceEntry" => upsert(&mut manifests.service_entries, resource(&value)?),
             _ => {}
         }
     }
     Ok(())
+}
+
+/// A resource of the same kind, namespace and name as one read before replaces it (as applying it
+/// to a cluster would): a variant directory restates only what it changes.
+fn upsert<S>(list: &mut Vec<Resource<S>>, resource: Resource<S>) {
+    match list.iter_mut().find(|known| {
+        known.meta.name == resource.meta.name && known.meta.namespace == resource.meta.namespace
+    }) {
+        Some(known) => *known = resource,
+        None => list.push(resource),
+    }
 }
 
 /// Gateway API `Gateway`s (gateway.networking.k8s.io) are another resource of the same kind name.

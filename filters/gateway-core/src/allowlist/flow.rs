@@ -124,7 +124,7 @@ impl fmt::Display for Subject {
 impl Allowlist {
     /// The HTTP flow, run on every request: the authority must be allowed; when the listener
     /// terminates TLS and the SNI names another host, that host must be allowed too (else 421),
-    /// unless `on_sni_mismatch` is `allow`.
+    /// unless `on_sni_mismatch` is `allow` (see [`Allowlist::sni_misdirects`]).
     pub fn decide_request(&self, request: &impl RequestHost) -> Verdict<'_> {
         let Some(raw) = request.authority().filter(|raw| !raw.is_empty()) else {
             return self.deny_request(Reason::MissingHost, Subject::Authority(None), None);
@@ -154,18 +154,12 @@ impl Allowlist {
         let Some(matched) = self.find(authority.host(), authority.port()) else {
             return self.deny_request(Reason::HostNotListed, Subject::Authority(Some(raw)), None);
         };
-        if self.on_sni_mismatch == OnSniMismatch::Reject {
+        if self.on_sni_mismatch != OnSniMismatch::Allow {
             if let Some(sni) = request
                 .requested_server_name()
                 .filter(|sni| !sni.is_empty())
             {
-                let sni_allowed = match Host::parse(&sni) {
-                    Ok(host) => {
-                        host == *authority.host() || self.find(&host, authority.port()).is_some()
-                    }
-                    Err(_) => false,
-                };
-                if !sni_allowed {
+                if self.sni_misdirects(&sni, &authority) {
                     let subject = Subject::AuthorityOverSni {
                         authority: raw,
                         sni,
@@ -446,7 +440,18 @@ mod tests {
             // Coalescing: both names allowed.
             (Some("google.com"), "https", Some("www.google.com"), (Allowed, HostListed, Some("google.com"), None)),
             (Some("www.google.com"), "https", Some("evil.com"), (Denied, SniMismatch, None, Some(421))),
-            (Some("www.google.com"), "https", Some("bad sni"), (Denied, SniMismatch, None, Some(421))),
+            // An SNI that is not a host name cannot front for one (Istio's cluster names among them).
+            (Some("www.google.com"), "https", Some("bad sni"), (Allowed, HostListed, Some("www.google.com"), None)),
+            (Some("www.google.com"), "https", Some("outbound|80|google|istio-egressgateway.istio-system.svc.cluster.local"),
+                (Allowed, HostListed, Some("www.google.com"), None)),
+            (Some("www.google.com"), "https", Some("outbound_.80_.google_.istio-egressgateway.istio-system.svc.cluster.local"),
+                (Allowed, HostListed, Some("www.google.com"), None)),
+            (Some("www.google.com"), "https", Some("inbound|8080||"), (Allowed, HostListed, Some("www.google.com"), None)),
+            // ... but a denied authority stays denied.
+            (Some("evil.com"), "https", Some("outbound|80|google|istio-egressgateway.istio-system.svc.cluster.local"),
+                (Denied, HostNotListed, None, Some(403))),
+            // A name that merely looks like Istio's DNS SRV form is compared as the name it is.
+            (Some("www.google.com"), "https", Some("outbound_.example.com"), (Denied, SniMismatch, None, Some(421))),
             // A denied authority is a plain denial, whatever the SNI says.
             (Some("evil.com"), "https", Some("www.google.com"), (Denied, HostNotListed, None, Some(403))),
             // The SNI is held to the request's port: api.example.com is listed for 8443 only.

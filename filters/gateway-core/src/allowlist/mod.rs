@@ -8,6 +8,8 @@
 mod config;
 mod decision;
 mod flow;
+mod istio_sni;
+mod sni_mismatch;
 
 pub use config::{AllowlistConfig, Denial, Mode, OnSniMismatch};
 pub use decision::{Decision, Outcome, Reason};
