@@ -16,6 +16,9 @@ pub const LOCAL_ENVOY_IMAGE: &str = "gateway-wasm/envoy:1.40.0-local";
 /// The stand-ins' image `cargo xtask images` builds.
 pub const STANDIN_IMAGE: &str = "gateway-wasm/standin:local";
 
+/// Every test stack's project is named `TEST_PROJECT_PREFIX-PID-…` ([`unique_project`]).
+pub const TEST_PROJECT_PREFIX: &str = "gateway-wasm-test";
+
 /// The service and port clients reach the stack through.
 const INGRESS_SERVICE: &str = "ingress-gateway";
 const INGRESS_CONTAINER_PORT: &str = "8080";
@@ -49,11 +52,53 @@ pub fn engine_version() -> Result<String> {
 
 /// A project name no other run uses: `prefix`, this process and the time.
 pub fn unique_project(prefix: &str) -> String {
+    project_of_process(prefix, std::process::id())
+}
+
+/// A project name for process `pid`: what [`remove_abandoned`] reads back.
+pub fn project_of_process(prefix: &str, pid: u32) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.subsec_nanos())
         .unwrap_or_default();
-    format!("{prefix}-{}-{nanos}", std::process::id())
+    format!("{prefix}-{pid}-{nanos}")
+}
+
+/// Takes down every project named by [`unique_project`] with `prefix` whose process is gone: the
+/// stacks of runs killed before their guard could run (SIGKILL, or Ctrl-C on `cargo test`).
+/// Returns the projects taken down.
+pub fn remove_abandoned(prefix: &str) -> Result<Vec<String>> {
+    let mut projects = std::collections::BTreeSet::new();
+    for list in [["ps", "--all"], ["network", "ls"], ["volume", "ls"]] {
+        let output = run_bounded(
+            Command::new("docker").args(list).args([
+                "--filter",
+                "label=com.docker.compose.project",
+                "--format",
+                "{{.Label \"com.docker.compose.project\"}}",
+            ]),
+            Duration::from_secs(30),
+        )?;
+        projects.extend(output.lines().map(str::to_string));
+    }
+    let mut removed = Vec::new();
+    for project in projects {
+        let pid = project
+            .strip_prefix(&format!("{prefix}-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let stack = ComposeStack {
+            project: project.clone(),
+            ingress_port: IngressPort::Any,
+        };
+        stack.down()?;
+        removed.push(project);
+    }
+    Ok(removed)
 }
 
 /// Where the ingress gateway is published on the host.

@@ -41,6 +41,9 @@ fn compose_stack_tests(tools: &setup::Tools) -> Result<(), String> {
         }
     };
     println!("docker-compose stack tests on Docker Engine {version}");
+    for project in e2e::compose::remove_abandoned(e2e::compose::TEST_PROJECT_PREFIX)? {
+        println!("removed the stack of a killed test run: {project}");
+    }
     images::build(&tools.envoy)?;
     cmd::run(cargo().args([
         "test",
