@@ -210,11 +210,16 @@ fn passthrough_allowed_step(stack: &ComposeStack, ingress: SocketAddr, host: &st
     step
 }
 
+/// TLS for evil.example.com (a ServiceEntry) reaches the egress gateway, whose allowlist closes
+/// it; TLS without SNI matches no ServiceEntry and the sidecar sends it to the BlackHoleCluster.
 fn passthrough_denied_step(stack: &ComposeStack, ingress: SocketAddr, sni: Option<&str>) -> Step {
-    let shown = sni.unwrap_or("no SNI");
-    let mut step = Step::new(format!(
-        "command-runner → egress gateway, TLS with {shown}: closed"
-    ));
+    let mut step = Step::new(match sni {
+        Some(sni) => format!(
+            "command-runner → sidecar → egress gateway, TLS with SNI {sni}: closed by the allowlist"
+        ),
+        None => "command-runner → sidecar, TLS without SNI: closed at the sidecar (REGISTRY_ONLY)"
+            .to_string(),
+    });
     let path = match sni {
         Some(sni) => format!("/tls?sni={sni}"),
         None => "/tls".to_string(),
