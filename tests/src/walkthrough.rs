@@ -73,6 +73,7 @@ pub fn walkthrough(gateways: &LocalGateways) -> Vec<Step> {
     ));
     steps.push(passthrough_denied_step(gateways, sidecar_tls, None));
     steps.push(access_log_step(gateways));
+    steps.push(ingress_access_log_step(gateways));
     steps.push(collector_step(gateways));
     steps
 }
@@ -338,6 +339,43 @@ fn access_log_step(gateways: &LocalGateways) -> Step {
             "each request and connection logged once ({} records)",
             records.len()
         ),
+    );
+    step
+}
+
+/// Every request the walk-through sent to the ingress gateway is in its JSON log once: the app's
+/// greeting, the denied name, and the four `/fetch` calls.
+fn ingress_access_log_step(gateways: &LocalGateways) -> Step {
+    let mut step = Step::new("the ingress gateway logged every request once, as JSON");
+    let path = LocalGateways::access_log_path(&gateways.ingress);
+    let read = || json_lines(&std::fs::read_to_string(&path).unwrap_or_default());
+    let records = wait_for(Duration::from_secs(5), || {
+        Some(read()).filter(|records| records.len() >= 6)
+    })
+    .unwrap_or_else(read);
+    for record in &records {
+        step.note(record.to_string());
+    }
+    let count = |authority: &str, path: &str| {
+        records
+            .iter()
+            .filter(|r| r["authority"] == authority && r["path"] == path)
+            .count()
+    };
+    let fetches = [
+        "www.google.com",
+        "google.com",
+        "example.org",
+        "evil.example.com",
+    ];
+    step.check(
+        records.len() == 6
+            && count(APP_HOST, "/") == 1
+            && count("attacker.example.com", "/") == 1
+            && fetches
+                .iter()
+                .all(|host| count(APP_HOST, &format!("/fetch?host={host}")) == 1),
+        format!("six records, one per request ({} records)", records.len()),
     );
     step
 }

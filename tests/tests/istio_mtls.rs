@@ -245,3 +245,58 @@ fn the_istio_mutual_server_requires_a_workload_certificate() {
     );
     assert!(mesh.google.requests().is_empty());
 }
+
+/// The ALPN the sidecar offers on its mutual-TLS connection is Istio's for HTTP/1.1: a TLS server
+/// in the gateway's place that accepts only `istio-http/1.1` gets the request (rustls refuses a
+/// handshake whose offers it cannot accept). The sidecar with the subset's `sni`: rustls also
+/// refuses Istio's `outbound|…` SNI, which is no DNS name.
+#[test]
+fn the_sidecar_offers_istios_alpn_for_http_1_1() {
+    modules::build_once().unwrap();
+    let ca = CertificateAuthority::new().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    workload_certificates(
+        &ca,
+        certs.path(),
+        "command-runner.default.svc.cluster.local",
+    );
+    let gateway = Upstream::start_tls(
+        "istio-alpn-only",
+        ca.issue(&["istio-egressgateway.istio-system.svc.cluster.local"])
+            .unwrap()
+            .server_config(&[b"istio-http/1.1"])
+            .unwrap(),
+    )
+    .unwrap();
+    let vars = Vars::new()
+        .set("BIND_ADDRESS", "127.0.0.1")
+        .set("ADMIN_PORT", 0)
+        .set("CERT_DIR", certs.path().display())
+        .set("SIDECAR_HTTP_PORT", 0)
+        .set("SIDECAR_TLS_PORT", 0)
+        .set("EGRESS_GATEWAY_HOST", "127.0.0.1")
+        .set("EGRESS_GATEWAY_HTTP_PORT", gateway.port())
+        .set("EGRESS_GATEWAY_TLS_PORT", gateway.port());
+    let sidecar = Envoy::start(EnvoyOptions::new(
+        "sidecar-alpn",
+        render("mtls/with-sni/sidecar.yaml", &vars),
+    ))
+    .unwrap();
+    let response = client::send(
+        sidecar.listener_addr("sidecar_http").unwrap(),
+        Protocol::Http1,
+        None,
+        &HttpRequest::get("www.google.com", "/"),
+    )
+    .unwrap();
+    assert_eq!(
+        response.status,
+        200,
+        "{}\n{}",
+        response.body_text(),
+        sidecar.log_tail()
+    );
+    let seen = gateway.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].sni.as_deref(), Some("www.google.com"));
+}

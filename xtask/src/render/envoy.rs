@@ -40,7 +40,7 @@ pub fn gateway(
 ) -> Result<String, String> {
     // A Gateway applies to the proxies its selector picks (pilot/pkg/model/push_context.go,
     // `mergeGateways`); servers on the same port are merged into one listener
-    // (pilot/pkg/model/gateway.go, `MergeGateways`).
+    // (pilot/pkg/model/gateway.go, `mergeGateways`).
     let mut servers_by_port: BTreeMap<u32, Vec<(&str, &str, &Server)>> = BTreeMap::new();
     for gateway in &manifests.gateways {
         let selected = !gateway.spec.selector.is_empty()
@@ -281,7 +281,8 @@ fn gateway_http_listener(
     ));
     hcm.push_str(&indent(&routes, 6));
     // HTTP plugins by phase around Istio's own filters, the router last
-    // (pilot/pkg/networking/core/listener_builder.go, `buildHTTPFilters`… `PopAppendHTTPTrafficExtension`).
+    // (pilot/pkg/networking/core/listener_builder.go, `buildHTTPConnectionManager`: the
+    // `PopAppendHTTPTrafficExtension` calls).
     hcm.push_str("    http_filters:\n");
     hcm.push_str(&indent(&wasm_filters(&http, ChainType::Http)?, 4));
     hcm.push_str("    - name: envoy.filters.http.router\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n");
@@ -405,7 +406,7 @@ fn strip_namespace(host: &str) -> &str {
 
 /// One VirtualService HTTP route as Envoy routes: one per match that applies (`applies`: the
 /// match's gateways and port), or one catch-all when the route has no match
-/// (pilot/pkg/networking/core/route/route.go, `translateRoute`: `authority` becomes an
+/// (pilot/pkg/networking/core/route/route.go, `TranslateRoute`: `authority` becomes an
 /// `:authority` header match).
 fn http_route(
     rules: &[DestinationRule],
@@ -782,7 +783,15 @@ fn sidecar_http_listener(manifests: &Manifests, clusters: &mut Clusters) -> Resu
     out.push_str(&indent(&listener_address("SIDECAR_HTTP_PORT"), 2));
     out.push_str("  filter_chains:\n  - filters:\n    - name: envoy.filters.network.http_connection_manager\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n        stat_prefix: outbound_0.0.0.0_80\n        codec_type: AUTO\n        route_config:\n          name: \"80\"\n          virtual_hosts:\n");
     out.push_str(&indent(&hosts, 10));
-    out.push_str("        http_filters:\n        - name: envoy.filters.http.router\n          typed_config:\n            \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n");
+    // Istio's sidecar rewrites the ALPN of its mutual-TLS upstream connections by the upstream's
+    // HTTP version, `istio-http/1.1, istio, http/1.1` for HTTP/1.1 (pilot/pkg/xds/filters/
+    // filters.go, `Alpn` and `mtlsHTTP11ALPN`; on every sidecar outbound HTTP connection manager
+    // while PILOT_ENABLE_ALPN_FILTER is on, its default: pilot/pkg/networking/core/
+    // listener_builder.go, pilot/pkg/features/pilot.go). Istio's `istio.alpn` filter is not in
+    // upstream Envoy; the filter state it sets is: every cluster here speaks HTTP/1.1, and ALPN
+    // only exists on the TLS ones.
+    out.push_str("        http_filters:\n        - name: envoy.filters.http.set_filter_state\n          typed_config:\n            \"@type\": type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config\n            on_request_headers:\n            - object_key: envoy.network.application_protocols\n              format_string: {text_format_source: {inline_string: \"istio-http/1.1,istio,http/1.1\"}}\n              shared_with_upstream: ONCE\n");
+    out.push_str("        - name: envoy.filters.http.router\n          typed_config:\n            \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n");
     Ok(out)
 }
 
