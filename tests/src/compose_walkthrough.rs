@@ -34,6 +34,7 @@ pub fn walkthrough(stack: &ComposeStack) -> Vec<Step> {
     ));
     steps.push(passthrough_denied_step(stack, ingress, None));
     steps.push(access_log_step(stack));
+    steps.push(ingress_access_log_step(stack));
     steps.push(collector_step(stack));
     steps
 }
@@ -303,6 +304,47 @@ fn access_log_step(stack: &ComposeStack) -> Step {
             && connections("evil.example.com") == 1,
         format!(
             "each request and connection logged once, none for example.org ({} records)",
+            records.len()
+        ),
+    );
+    step
+}
+
+/// Every request the walk-through sent to the ingress gateway is in its JSON log once.
+fn ingress_access_log_step(stack: &ComposeStack) -> Step {
+    let mut step =
+        Step::new("the ingress gateway logged every request once, as JSON (docker compose logs)");
+    let sent = [
+        (APP_HOST, "/"),
+        ("attacker.example.com", "/"),
+        (APP_HOST, "/fetch?host=www.google.com"),
+        (APP_HOST, "/fetch?host=google.com"),
+        (APP_HOST, "/fetch?host=example.org"),
+        (APP_HOST, "/fetch?host=evil.example.com"),
+        (APP_HOST, "/direct?host=www.google.com"),
+        (APP_HOST, "/tls?sni=www.google.com"),
+        (APP_HOST, "/tls?sni=evil.example.com"),
+        (APP_HOST, "/tls"),
+    ];
+    let records = wait_for(Duration::from_secs(10), || {
+        let records = printed_records(stack, "ingress-gateway");
+        (records.len() >= sent.len()).then_some(records)
+    })
+    .unwrap_or_else(|| printed_records(stack, "ingress-gateway"));
+    let count = |authority: &str, path: &str| {
+        records
+            .iter()
+            .filter(|r| r["authority"] == authority && r["path"] == path)
+            .count()
+    };
+    step.check(
+        records.len() == sent.len()
+            && sent
+                .iter()
+                .all(|(authority, path)| count(authority, path) == 1),
+        format!(
+            "{} records, one per request ({} records)",
+            sent.len(),
             records.len()
         ),
     );
