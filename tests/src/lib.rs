@@ -5,6 +5,8 @@
 //! `cargo xtask demo` uses the same pieces to run the local ingress and egress gateways.
 
 pub mod client;
+pub mod compose;
+pub mod compose_walkthrough;
 pub mod envoy;
 pub mod gateways;
 pub mod json_lines;

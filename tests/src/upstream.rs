@@ -105,16 +105,28 @@ impl Upstream {
         responder: Responder,
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Self> {
-        Self::start_inner(name, responder, tls, true)
+        Self::start_inner(LOOPBACK_ANY_PORT, name, responder, tls, true)
     }
 
     /// A plain-text server that answers through `responder` without keeping the requests, for
     /// soak and load runs of millions of requests ([`Upstream::requests`] stays empty).
     pub fn start_unrecorded(name: &str, responder: Responder) -> Result<Self> {
-        Self::start_inner(name, responder, None, false)
+        Self::start_inner(LOOPBACK_ANY_PORT, name, responder, None, false)
+    }
+
+    /// A server on `bind` that answers through `responder` without keeping the requests: the
+    /// stand-in containers listen on their network's address and log what they receive instead.
+    pub fn start_on(
+        bind: SocketAddr,
+        name: &str,
+        responder: Responder,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<Self> {
+        Self::start_inner(bind, name, responder, tls, false)
     }
 
     fn start_inner(
+        bind: SocketAddr,
         name: &str,
         responder: Responder,
         tls: Option<Arc<rustls::ServerConfig>>,
@@ -130,7 +142,7 @@ impl Upstream {
             record,
         });
         let acceptor = tls.map(TlsAcceptor::from);
-        let (addr, shutdown) = serve(&format!("upstream {name}"), move |stream| {
+        let (addr, shutdown) = serve(bind, &format!("upstream {name}"), move |stream| {
             accepted_connections.fetch_add(1, Ordering::SeqCst);
             let state = Arc::clone(&state);
             let acceptor = acceptor.clone();
@@ -281,14 +293,21 @@ impl ServerState {
     }
 }
 
-/// Binds a port on 127.0.0.1 and hands every accepted connection to `on_connection` (on the
-/// runtime) until the returned sender is used or dropped.
+/// 127.0.0.1, any free port: where the test upstreams listen.
+const LOOPBACK_ANY_PORT: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    0,
+));
+
+/// Binds `bind` and hands every accepted connection to `on_connection` (on the runtime) until the
+/// returned sender is used or dropped.
 fn serve(
+    bind: SocketAddr,
     what: &str,
     mut on_connection: impl FnMut(tokio::net::TcpStream) + Send + 'static,
 ) -> Result<(SocketAddr, oneshot::Sender<()>)> {
     let listener = runtime()
-        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .block_on(TcpListener::bind(bind))
         .map_err(|e| format!("{what}: cannot bind: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (shutdown, mut stopped) = oneshot::channel();
@@ -331,7 +350,7 @@ impl ResettingUpstream {
         let partial: Arc<[u8]> = partial.into().into();
         let connections = Arc::new(Mutex::new(0));
         let counted = Arc::clone(&connections);
-        let (addr, shutdown) = serve("resetting upstream", move |stream| {
+        let (addr, shutdown) = serve(LOOPBACK_ANY_PORT, "resetting upstream", move |stream| {
             if let Ok(mut count) = counted.lock() {
                 *count += 1;
             }

@@ -20,7 +20,7 @@ pub struct Step {
 }
 
 impl Step {
-    fn new(title: impl Into<String>) -> Self {
+    pub(crate) fn new(title: impl Into<String>) -> Self {
         Self {
             title: title.into(),
             details: Vec::new(),
@@ -28,12 +28,12 @@ impl Step {
         }
     }
 
-    fn note(&mut self, detail: impl Into<String>) {
+    pub(crate) fn note(&mut self, detail: impl Into<String>) {
         self.details.push(detail.into());
     }
 
     /// Records a check: its description, and whether it held.
-    fn check(&mut self, holds: bool, what: impl Into<String>) {
+    pub(crate) fn check(&mut self, holds: bool, what: impl Into<String>) {
         let what = what.into();
         self.details.push(if holds {
             format!("✓ {what}")
@@ -43,7 +43,7 @@ impl Step {
         self.ok &= holds;
     }
 
-    fn failed(title: &str, error: String) -> Self {
+    pub(crate) fn failed(title: &str, error: String) -> Self {
         let mut step = Step::new(title);
         step.check(false, error);
         step
@@ -419,7 +419,7 @@ fn collector_step(gateways: &LocalGateways) -> Step {
     step
 }
 
-fn json_lines(text: &str) -> Vec<serde_json::Value> {
+pub(crate) fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect()
@@ -430,7 +430,7 @@ fn new_requests(upstream: &Upstream, before: usize) -> Vec<crate::upstream::Reco
 }
 
 /// Polls `probe` every 50 ms until it gives a value or `timeout` passes.
-fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = probe() {

@@ -1,27 +1,43 @@
 //! `cargo xtask demo`: the local ingress and egress gateways and command-runner's sidecar, as
-//! rendered from wasm-plugins-manifests/, a scripted walk through the seed's story, then (without `--once`) the gateways stay up for you until Ctrl-C.
+//! rendered from wasm-plugins-manifests/, a scripted walk through the seed's story, then (without
+//! `--once`) the gateways stay up for you until Ctrl-C. With `--docker`, the same story on the
+//! docker-compose stack, with the images built here.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use e2e::compose::{ComposeStack, IngressPort};
 use e2e::gateways::{GatewayPorts, LocalGateways, APP_HOST};
-use e2e::walkthrough;
+use e2e::walkthrough::{self, Step};
+use e2e::{compose_walkthrough, envoy};
 
 use crate::system_packages::Purpose;
-use crate::{cmd, setup};
+use crate::{cmd, images, setup};
+
+/// The demo's compose project, and where it publishes the ingress gateway.
+const DOCKER_PROJECT: &str = "gateway-wasm-demo";
+const DOCKER_INGRESS_PORT: u16 = 10080;
 
 pub fn run(args: &[String]) -> Result<(), String> {
-    let once = match args {
-        [] => false,
-        [flag] if flag == "--once" => true,
-        _ => {
-            return Err(format!(
-                "unexpected arguments {args:?}: the only option is --once"
-            ))
+    let mut once = false;
+    let mut docker = false;
+    for arg in args {
+        match arg.as_str() {
+            "--once" => once = true,
+            "--docker" => docker = true,
+            _ => {
+                return Err(format!(
+                    "unexpected argument {arg:?}: the options are --once and --docker"
+                ))
+            }
         }
-    };
-    setup::for_gateways(Purpose::Demo)?;
+    }
+    let envoy_bin = setup::for_gateways(Purpose::Demo)?;
     cmd::build_modules()?;
+    if docker {
+        images::build(&envoy_bin)?;
+        return run_docker(once);
+    }
 
     println!("\nStarting the local gateways (Envoy 1.40, filters in V8)…");
     let local = LocalGateways::start(GatewayPorts::demo())?;
@@ -64,30 +80,19 @@ pub fn run(args: &[String]) -> Result<(), String> {
         LocalGateways::access_log_path(&local.egress).display()
     );
 
-    println!("\nWalk-through:");
-    let steps = walkthrough::walkthrough(&local);
-    let total = steps.len();
-    for (number, step) in steps.iter().enumerate() {
-        let verdict = if step.ok { "ok" } else { "UNEXPECTED" };
-        println!("\n[{}/{total}] {} … {verdict}", number + 1, step.title);
-        for detail in &step.details {
-            println!("      {detail}");
-        }
-    }
-    let failed = steps.iter().filter(|step| !step.ok).count();
-    println!("\n{} of {total} steps behaved as expected.", total - failed);
+    let failed = print_steps(&walkthrough::walkthrough(&local));
     if failed > 0 {
         println!(
             "\ningress gateway log (last lines):\n{}",
-            e2e::envoy::tail(&local.ingress.log(), 20)
+            envoy::tail(&local.ingress.log(), 20)
         );
         println!(
             "\negress gateway log (last lines):\n{}",
-            e2e::envoy::tail(&local.egress.log(), 20)
+            envoy::tail(&local.egress.log(), 20)
         );
         println!(
             "\nsidecar log (last lines):\n{}",
-            e2e::envoy::tail(&local.sidecar.log(), 20)
+            envoy::tail(&local.sidecar.log(), 20)
         );
         return Err(format!("{failed} demo step(s) did not behave"));
     }
@@ -116,6 +121,53 @@ pub fn run(args: &[String]) -> Result<(), String> {
     wait_for_interrupt();
     println!("\nStopping.");
     Ok(())
+}
+
+/// The same walk-through on the docker-compose stack; the stack is taken down at the end (or on
+/// Ctrl-C without `--once`).
+fn run_docker(once: bool) -> Result<(), String> {
+    println!("\nStarting the docker-compose stack (project {DOCKER_PROJECT})…");
+    let stack = ComposeStack::up(DOCKER_PROJECT, IngressPort::Fixed(DOCKER_INGRESS_PORT), &[])?;
+    let ingress = stack.ingress()?;
+    println!("  ingress gateway  http://{ingress} (the only published port)");
+    println!(
+        "  networks: edge (ingress), mesh (ingress, command-runner and its sidecar, egress, log collector), outside (egress, stand-ins)"
+    );
+    let failed = print_steps(&compose_walkthrough::walkthrough(&stack));
+    if failed > 0 {
+        for service in ["ingress-gateway", "egress-gateway"] {
+            let logs = stack.logs(service).unwrap_or_else(|error| error);
+            println!("\n{service} log (last lines):\n{}", envoy::tail(&logs, 20));
+        }
+        return Err(format!("{failed} demo step(s) did not behave"));
+    }
+    if once {
+        return Ok(());
+    }
+    println!("\nThe stack stays up. Try:");
+    println!("  curl -i -H 'Host: {APP_HOST}' 'http://{ingress}/fetch?host=www.google.com'");
+    println!("  curl -i -H 'Host: {APP_HOST}' 'http://{ingress}/tls?sni=evil.example.com'");
+    println!("  docker-compose -p {DOCKER_PROJECT} logs egress-gateway log-collector");
+    println!("Press Ctrl-C to stop (the stack is then taken down).");
+    wait_for_interrupt();
+    println!("\nStopping.");
+    Ok(())
+}
+
+/// Prints each step with its checks; returns how many did not behave.
+fn print_steps(steps: &[Step]) -> usize {
+    println!("\nWalk-through:");
+    let total = steps.len();
+    for (number, step) in steps.iter().enumerate() {
+        let verdict = if step.ok { "ok" } else { "UNEXPECTED" };
+        println!("\n[{}/{total}] {} … {verdict}", number + 1, step.title);
+        for detail in &step.details {
+            println!("      {detail}");
+        }
+    }
+    let failed = steps.iter().filter(|step| !step.ok).count();
+    println!("\n{} of {total} steps behaved as expected.", total - failed);
+    failed
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);

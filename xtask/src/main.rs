@@ -5,6 +5,7 @@ mod check_config;
 mod cmd;
 mod demo;
 mod fuzz;
+mod images;
 mod oci;
 mod render;
 mod setup;
@@ -23,10 +24,15 @@ commands:
                    docker-registry, skopeo, apache2-utils; as root or with `sudo -n`), Rust targets,
                    Envoy 1.40, wasm-bindgen-test-runner
   build            build the filter modules (release, wasm32-wasip1)
-  test [ARGS…]     setup + build + lint + every test (unit, end-to-end in real Envoy, core on wasm);
+  images           build the docker-compose stack's images locally, pulling nothing:
+                   gateway-wasm/envoy:1.40.0-local (setup's Envoy 1.40) and gateway-wasm/standin:local
+  test [ARGS…]     setup + build + lint + every test (unit, end-to-end in real Envoy, core on wasm,
+                   the docker-compose stack on the Docker Engine: required when CI=true);
                    ARGS go to `cargo test --workspace` (e.g. `-- allowlist` to filter)
-  demo [--once]    Envoy + build + local ingress and egress gateways with a scripted walk-through;
-                   stays up until Ctrl-C, or exits after the script with --once
+  demo [--once] [--docker]
+                   Envoy + build + local ingress and egress gateways with a scripted walk-through;
+                   stays up until Ctrl-C, or exits after the script with --once; --docker: the same
+                   on the docker-compose stack (images built here, ingress on 127.0.0.1:10080)
   render           render the local gateways and sidecar in gateways/ from wasm-plugins-manifests/
                    by istiod's rules (a test fails when a committed rendering is stale)
   bench [--quick] [--only a,b]
@@ -78,6 +84,7 @@ fn main() -> ExitCode {
     let result = match command {
         "setup" => setup::for_tests().map(|_| ()),
         "build" => cmd::build_modules(),
+        "images" => images::run(rest),
         "test" => test::run(rest),
         "demo" => demo::run(rest),
         "render" => render::run(rest),

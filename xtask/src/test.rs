@@ -1,10 +1,11 @@
 //! `cargo xtask test`: setup, build, lint, then every test: unit and end-to-end (`cargo test
 //! --workspace`, against the real Envoy setup installed) and the core crate's tests compiled to
-//! wasm32-unknown-unknown, run under wasm-bindgen-test in Node.
+//! wasm32-unknown-unknown, run under wasm-bindgen-test in Node, and the docker-compose stack on
+//! the Docker Engine.
 
 use std::process::Command;
 
-use crate::{cmd, setup};
+use crate::{cmd, images, setup};
 
 pub fn run(cargo_test_args: &[String]) -> Result<(), String> {
     let tools = setup::for_tests()?;
@@ -24,7 +25,63 @@ pub fn run(cargo_test_args: &[String]) -> Result<(), String> {
             .args(cargo_test_args)
             .env("ENVOY_BIN", &tools.envoy),
     )?;
-    wasm_core_tests(&tools)
+    wasm_core_tests(&tools)?;
+    compose_stack_tests(&tools)
+}
+
+/// The docker-compose stack's tests (tests/tests/compose_stack.rs), with the images built here.
+/// Without a Docker Engine they are not run, and say so; under CI (`CI=true`) that is a failure.
+fn compose_stack_tests(tools: &setup::TestTools) -> Result<(), String> {
+    let ci = std::env::var("CI").ok();
+    let version = match engine_verdict(e2e::compose::engine_version(), ci.as_deref())? {
+        EngineVerdict::Answers(version) => version,
+        EngineVerdict::NotRun(line) => {
+            println!("{line}");
+            return Ok(());
+        }
+    };
+    println!("docker-compose stack tests on Docker Engine {version}");
+    for project in e2e::compose::remove_abandoned(e2e::compose::TEST_PROJECT_PREFIX)? {
+        println!("removed the stack of a killed test run: {project}");
+    }
+    images::build(&tools.envoy)?;
+    cmd::run(cargo().args([
+        "test",
+        "--package",
+        "e2e",
+        "--features",
+        "docker",
+        "--test",
+        "compose_stack",
+    ]))
+}
+
+#[derive(Debug, PartialEq)]
+enum EngineVerdict {
+    /// The engine's version: run the tests.
+    Answers(String),
+    /// The one line that says the tests were not run, and why.
+    NotRun(String),
+}
+
+/// Whether the compose stack's tests run: without an engine they are not run, which is an error
+/// when `ci` (the `CI` variable) is `true`.
+fn engine_verdict(
+    engine: Result<String, String>,
+    ci: Option<&str>,
+) -> Result<EngineVerdict, String> {
+    match engine {
+        Ok(version) => Ok(EngineVerdict::Answers(version)),
+        Err(reason) => {
+            let line =
+                format!("docker-compose stack tests: NOT RUN, no Docker Engine answers ({reason})");
+            if ci == Some("true") {
+                Err(format!("{line}; CI=true requires the engine"))
+            } else {
+                Ok(EngineVerdict::NotRun(line))
+            }
+        }
+    }
 }
 
 /// The core crate's unit tests on wasm32-unknown-unknown. Fails unless tests actually ran, so a
@@ -77,4 +134,31 @@ fn passed_count(stdout: &str) -> usize {
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_an_engine_the_compose_tests_are_not_run_and_ci_fails() {
+        let no_engine = || Err("Cannot connect to the Docker daemon".to_string());
+        let EngineVerdict::NotRun(line) = engine_verdict(no_engine(), None).unwrap() else {
+            panic!("not run without an engine");
+        };
+        assert!(
+            line.contains("NOT RUN") && line.contains("Cannot connect"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "one line: {line}");
+        let error = engine_verdict(no_engine(), Some("true")).unwrap_err();
+        assert!(
+            error.contains("NOT RUN") && error.contains("CI=true"),
+            "{error}"
+        );
+        assert_eq!(
+            engine_verdict(Ok("20.10.24".to_string()), Some("true")),
+            Ok(EngineVerdict::Answers("20.10.24".to_string()))
+        );
+    }
 }
