@@ -82,6 +82,7 @@ pub struct Verdict<'a> {
     /// as `:authority` before the request goes on. Envoy's router matches `virtual_hosts` domains
     /// on the authority as received, so without it `WWW.Example.COM.` or `example.com:80` would be
     /// allowed as `example.com` and then routed as another host (a catch-all route, or a 404).
+    /// Always `None` in audit mode, which changes nothing on the request.
     pub canonical_authority: Option<String>,
     subject: Subject,
     invalid: Option<AuthorityError>,
@@ -89,7 +90,8 @@ pub struct Verdict<'a> {
 
 impl Verdict<'_> {
     /// One log line, e.g. `would deny "evil.example:443": host_not_listed`. Client-sent text is quoted
-    /// and escaped, so a crafted header cannot forge log lines.
+    /// and escaped, so a crafted header cannot forge log lines, and cut after
+    /// [`LOGGED_CLIENT_TEXT_MAX`] bytes, so a client cannot make every request write kilobytes.
     pub fn log_message(&self) -> String {
         let verb = match self.decision.outcome {
             Outcome::Allowed => "allowed",
@@ -110,14 +112,38 @@ impl Verdict<'_> {
 impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Authority(Some(authority)) => write!(f, "authority {authority:?}"),
+            Self::Authority(Some(authority)) => write!(f, "authority {}", ClientText(authority)),
             Self::Authority(None) => f.write_str("request without authority"),
-            Self::AuthorityOverSni { authority, sni } => {
-                write!(f, "authority {authority:?} over TLS server name {sni:?}")
-            }
-            Self::Sni(Some(sni)) => write!(f, "TLS server name {sni:?}"),
+            Self::AuthorityOverSni { authority, sni } => write!(
+                f,
+                "authority {} over TLS server name {}",
+                ClientText(authority),
+                ClientText(sni)
+            ),
+            Self::Sni(Some(sni)) => write!(f, "TLS server name {}", ClientText(sni)),
             Self::Sni(None) => f.write_str("connection without TLS server name"),
         }
+    }
+}
+
+/// The most bytes of one piece of client-sent text (an authority, an SNI) a log line carries.
+pub const LOGGED_CLIENT_TEXT_MAX: usize = 256;
+
+/// Client-sent text as a log line shows it: quoted and escaped, and when longer than
+/// [`LOGGED_CLIENT_TEXT_MAX`] bytes, its start followed by `…(cut, N bytes)`.
+struct ClientText<'a>(&'a str);
+
+impl fmt::Display for ClientText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0;
+        if text.len() <= LOGGED_CLIENT_TEXT_MAX {
+            return write!(f, "{text:?}");
+        }
+        let mut end = LOGGED_CLIENT_TEXT_MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        write!(f, "{:?}…(cut, {} bytes)", &text[..end], text.len())
     }
 }
 
@@ -174,7 +200,9 @@ impl Allowlist {
                 }
             }
         }
-        let canonical = (canonical != raw).then_some(canonical);
+        // Audit mode observes only: a rewritten authority (and the route re-selection it causes)
+        // would break requests that sign the Host header, and an audit must change nothing.
+        let canonical = (self.mode == Mode::Enforce && canonical != raw).then_some(canonical);
         Verdict {
             canonical_authority: canonical,
             ..allow(Subject::Authority(Some(raw)), matched.entry)
@@ -489,6 +517,57 @@ mod tests {
             let verdict = allowlist.decide_request(&FixedHost::request(Some("EVIL.com."), "http", None));
             assert_eq!(verdict.canonical_authority, None, "{mode}");
         }
+    }
+
+    #[test]
+    fn audit_mode_never_rewrites_an_allowed_authority() {
+        let allowlist = allowlist(r#"{"mode":"audit"}"#);
+        for (authority, scheme) in [
+            ("secure.example.com:443", "https"),
+            ("WWW.Google.COM.", "http"),
+            ("google.com:80", "http"),
+        ] {
+            let verdict =
+                allowlist.decide_request(&FixedHost::request(Some(authority), scheme, None));
+            assert_eq!(verdict.decision.outcome, Outcome::Allowed, "{authority}");
+            assert_eq!(verdict.canonical_authority, None, "{authority}");
+        }
+    }
+
+    #[test]
+    fn log_lines_cut_long_client_text() {
+        let allowlist = allowlist(r#"{"mode":"audit"}"#);
+        let long: &'static str =
+            Box::leak(format!("{}.evil.com", "a".repeat(60 * 1024)).into_boxed_str());
+        let message = allowlist
+            .decide_request(&FixedHost::request(Some(long), "http", None))
+            .log_message();
+        let expected_start = format!(
+            "would deny authority \"{}\"…(cut, {} bytes)",
+            "a".repeat(256),
+            long.len()
+        );
+        assert!(message.starts_with(&expected_start), "{message}");
+        assert!(message.len() < 400, "{} bytes", message.len());
+        // A cut never splits a character.
+        let wide: &'static str = Box::leak(format!("b{}", "é".repeat(200)).into_boxed_str());
+        let message = allowlist
+            .decide_request(&FixedHost::request(Some(wide), "http", None))
+            .log_message();
+        assert!(
+            message.contains(&format!(
+                "\"b{}\"…(cut, {} bytes)",
+                "é".repeat(127),
+                wide.len()
+            )),
+            "{message}"
+        );
+        // Exactly the limit is not cut.
+        let limit: &'static str = Box::leak("c".repeat(LOGGED_CLIENT_TEXT_MAX).into_boxed_str());
+        let message = allowlist
+            .decide_connection(&FixedHost::connection(Some(limit), 443))
+            .log_message();
+        assert!(!message.contains("cut"), "{message}");
     }
 
     #[test]
