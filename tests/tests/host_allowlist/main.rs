@@ -7,5 +7,6 @@ mod egress;
 mod http;
 mod normalisation;
 mod passthrough;
+mod plugin_name;
 mod sni;
 mod support;
