@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
             for authority in ["www.google.com", "a.b.example.com:8443", "[::1]", "10.0.0.7", ""] {
                 let request = Request {
                     authority: Some(authority.to_string()),
-                    scheme: Some("https".to_string()),
+                    downstream_tls: true,
                     sni: None,
                 };
                 let verdict = allowlist.decide_request(&request);

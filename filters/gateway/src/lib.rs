@@ -258,8 +258,8 @@ impl AllowlistRequest for Headers<'_> {
         self.first(":authority")
     }
 
-    fn scheme(&self) -> Option<String> {
-        self.first(":scheme")
+    fn downstream_is_tls(&self) -> bool {
+        property_text(&["connection", "tls_version"]).is_some_and(|version| !version.is_empty())
     }
 
     fn requested_server_name(&self) -> Option<String> {

@@ -72,8 +72,8 @@ impl RequestHost for ProxyRequest {
         request_header(":authority")
     }
 
-    fn scheme(&self) -> Option<String> {
-        request_header(":scheme")
+    fn downstream_is_tls(&self) -> bool {
+        property_text(&["connection", "tls_version"]).is_some_and(|version| !version.is_empty())
     }
 
     fn requested_server_name(&self) -> Option<String> {

@@ -229,5 +229,8 @@ fn long_client_text_is_cut_in_the_log() {
         authority.len()
     );
     assert!(log.contains(&line), "{line:?} not in the log");
-    assert!(!log.contains(&"a".repeat(257)), "the whole authority was logged");
+    assert!(
+        !log.contains(&"a".repeat(257)),
+        "the whole authority was logged"
+    );
 }

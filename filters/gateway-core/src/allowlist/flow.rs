@@ -21,8 +21,10 @@ pub const MISDIRECTED_BODY: &str =
 pub trait RequestHost {
     /// `:authority` (HTTP/1 `Host`), as received.
     fn authority(&self) -> Option<String>;
-    /// `:scheme`; an authority without a port gets the scheme's default port.
-    fn scheme(&self) -> Option<String>;
+    /// Whether the client's connection to Envoy is TLS (`connection.tls_version` is set). An
+    /// authority without a port targets 443 over TLS and 80 in plain text: the port the client
+    /// addressed, which `:scheme` cannot tell (an h2c client may send `:scheme: https`).
+    fn downstream_is_tls(&self) -> bool;
     /// The downstream TLS SNI (`connection.requested_server_name`): `None` or empty when the listener
     /// does not terminate TLS or the client sent none.
     fn requested_server_name(&self) -> Option<String>;
@@ -165,19 +167,10 @@ impl Allowlist {
                 )
             }
         };
-        // The scheme matters for a port in the authority (the canonical form drops a default one)
-        // or for entries that name ports; otherwise its read is saved, as each read costs.
-        let scheme_port = if authority.port().is_some() || self.hosts.has_port_entries() {
-            request.scheme().as_deref().and_then(default_port)
-        } else {
-            None
-        };
-        let canonical = canonical_authority(&authority, scheme_port);
-        let authority = match scheme_port {
-            Some(port) => authority.with_default_port(port),
-            None => authority,
-        };
-        let Some(matched) = self.find(authority.host(), authority.port()) else {
+        let connection_port = self.connection_default_port(&authority, request);
+        let canonical = canonical_authority(&authority, connection_port);
+        let port = target_port(&authority, connection_port);
+        let Some(matched) = self.find_request(authority.host(), port) else {
             return self.deny_request(Reason::HostNotListed, Subject::Authority(Some(raw)), None);
         };
         if self.on_sni_mismatch == OnSniMismatch::Reject {
@@ -187,7 +180,7 @@ impl Allowlist {
             {
                 let sni_allowed = match Host::parse(&sni) {
                     Ok(host) => {
-                        host == *authority.host() || self.find(&host, authority.port()).is_some()
+                        host == *authority.host() || self.find_request(&host, port).is_some()
                     }
                     Err(_) => false,
                 };
@@ -302,21 +295,40 @@ fn allow(subject: Subject, rule: &str) -> Verdict<'_> {
     }
 }
 
-/// The one spelling of an authority: the normalised host, and its port unless it is the scheme's
-/// default (RFC 3986, section 6.2.3).
-fn canonical_authority(authority: &Authority, scheme_port: Option<u16>) -> String {
-    match authority.port() {
-        Some(port) if Some(port) != scheme_port => format!("{}:{port}", authority.host()),
-        _ => authority.host().to_string(),
+impl Allowlist {
+    /// The default port of the client's connection (443 over TLS, 80 in plain text), read only when
+    /// it can matter: for a port in the authority (the canonical form drops a default one) or for
+    /// entries that name ports; otherwise its read is saved, as each read costs.
+    fn connection_default_port(
+        &self,
+        authority: &Authority,
+        request: &impl RequestHost,
+    ) -> Option<u16> {
+        (authority.port().is_some() || self.hosts.has_port_entries()).then(|| {
+            if request.downstream_is_tls() {
+                HTTPS_PORT
+            } else {
+                HTTP_PORT
+            }
+        })
     }
 }
 
-/// The port a client means when its authority has none.
-fn default_port(scheme: &str) -> Option<u16> {
-    match scheme {
-        "http" => Some(80),
-        "https" => Some(443),
-        _ => None,
+const HTTP_PORT: u16 = 80;
+const HTTPS_PORT: u16 = 443;
+
+/// The port a request targets: the authority's, else the connection's default. When neither is
+/// known, no entry names a port, and 80 and 443 match the same entries.
+fn target_port(authority: &Authority, connection_port: Option<u16>) -> u16 {
+    authority.port().or(connection_port).unwrap_or(HTTP_PORT)
+}
+
+/// The one spelling of an authority: the normalised host, and its port unless it is the
+/// connection's default (RFC 3986, section 6.2.3).
+fn canonical_authority(authority: &Authority, connection_port: Option<u16>) -> String {
+    match authority.port() {
+        Some(port) if Some(port) != connection_port => format!("{}:{port}", authority.host()),
+        _ => authority.host().to_string(),
     }
 }
 
@@ -375,8 +387,9 @@ mod tests {
         fn authority(&self) -> Option<String> {
             self.read(0, self.authority.map(str::to_string))
         }
-        fn scheme(&self) -> Option<String> {
-            self.read(1, self.scheme.map(str::to_string))
+        /// The tests write the connection as the scheme a client on it would use.
+        fn downstream_is_tls(&self) -> bool {
+            self.read(1, self.scheme == Some("https"))
         }
         fn requested_server_name(&self) -> Option<String> {
             self.read(2, self.sni.map(str::to_string))
@@ -394,7 +407,7 @@ mod tests {
 
     const CONFIG: &str = r#"{
         "hosts": ["www.google.com", "google.com", "*.googleapis.com", "api.example.com:8443",
-                  "secure.example.com:443", "10.0.0.7", "[2001:db8::7]", "127.1"],
+                  "secure.example.com:443", "10.0.0.7", "[2001:db8::7]", "127.1", "dev.example.com:*"],
         "host_regex": ["^bucket-[0-9]+\\.storage\\.example\\.com$"],
         "deny": {"status": 403, "body": "host not allowed"}
     }"#;
@@ -443,11 +456,18 @@ mod tests {
             (Some("bucket-x.storage.example.com"), "http", None, (Denied, HostNotListed, None, Some(403))),
             (Some("api.example.com:8443"), "https", None, (Allowed, HostListed, Some("api.example.com:8443"), None)),
             (Some("api.example.com"), "https", None, (Denied, HostNotListed, None, Some(403))),
-            // The scheme's default port applies to an authority without one.
+            // The connection's default port (443 over TLS, 80 in plain text) applies to an authority
+            // without one.
             (Some("secure.example.com"), "https", None, (Allowed, HostListed, Some("secure.example.com:443"), None)),
             (Some("secure.example.com"), "http", None, (Denied, HostNotListed, None, Some(403))),
             (Some("secure.example.com:443"), "http", None, (Allowed, HostListed, Some("secure.example.com:443"), None)),
-            (Some("10.0.0.7:8080"), "http", None, (Allowed, HostListed, Some("10.0.0.7"), None)),
+            // An entry without a port, and a regex, covers 80 and 443 only; `:*` every port.
+            (Some("10.0.0.7:8080"), "http", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("10.0.0.7:443"), "http", None, (Allowed, HostListed, Some("10.0.0.7"), None)),
+            (Some("www.google.com:22"), "https", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("bucket-7.storage.example.com:8080"), "http", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("dev.example.com:22"), "http", None, (Allowed, HostListed, Some("dev.example.com:*"), None)),
+            (Some("dev.example.com"), "https", None, (Allowed, HostListed, Some("dev.example.com:*"), None)),
             (Some("[2001:db8::7]"), "http", None, (Allowed, HostListed, Some("[2001:db8::7]"), None)),
             (Some("127.1"), "http", None, (Allowed, HostListed, Some("127.1"), None)),
             (Some("127.0.0.1"), "http", None, (Denied, HostNotListed, None, Some(403))),
@@ -493,10 +513,10 @@ mod tests {
         let enforcing = allowlist("{}");
         let cases: &[(&str, &str, Option<&str>)] = &[
             ("www.google.com", "http", None),
-            ("www.google.com:8080", "http", None),
+            ("dev.example.com:8080", "http", None),
             ("WWW.Google.COM", "http", Some("www.google.com")),
             ("www.google.com.", "http", Some("www.google.com")),
-            ("WWW.google.com.:8080", "http", Some("www.google.com:8080")),
+            ("DEV.example.com.:8080", "http", Some("dev.example.com:8080")),
             ("google.com:80", "http", Some("google.com")),
             ("google.com:443", "http", None),
             ("google.com:443", "https", Some("google.com")),
