@@ -116,10 +116,15 @@ fn wildcards_regexes_and_a_custom_denial() {
         ("x.deep.example.org", Expect::Passes),
         ("deep.example.org", Expect::Denied("host_not_listed")),
         ("x.example.org", Expect::Denied("host_not_listed")),
-        // Regexes are anchored on the whole name, case-insensitive, the port left out.
+        // Regexes are anchored on the whole name, case-insensitive, the port left out of the
+        // match but held to 80 and 443, as for an entry without a port.
         ("bucket-7.storage.example.net", Expect::Passes),
         ("BUCKET-123.Storage.Example.Net", Expect::Passes),
-        ("bucket-7.storage.example.net:8080", Expect::Passes),
+        ("bucket-7.storage.example.net:443", Expect::Passes),
+        (
+            "bucket-7.storage.example.net:8080",
+            Expect::Denied("host_not_listed"),
+        ),
         (
             "bucket-x.storage.example.net",
             Expect::Denied("host_not_listed"),

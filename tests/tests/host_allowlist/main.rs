@@ -8,5 +8,6 @@ mod http;
 mod normalisation;
 mod passthrough;
 mod plugin_name;
+mod ports;
 mod sni;
 mod support;
