@@ -95,8 +95,11 @@ fn allows_listed_hosts_and_denies_the_rest() {
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let allowed = gateway.get(protocol, "Shop.Example.COM.", "/a");
         assert_eq!(allowed.status, 200, "{protocol:?}: {}", allowed.body_text());
-        let wildcard = gateway.get(protocol, "v1.api.example.com:8443", "/b");
+        let wildcard = gateway.get(protocol, "v1.api.example.com:443", "/b");
         assert_eq!(wildcard.status, 200, "{protocol:?}");
+        // An entry without a port covers 80 and 443 only.
+        let other_port = gateway.get(protocol, "v1.api.example.com:8443", "/c");
+        assert_eq!(other_port.status, 403, "{protocol:?}");
         let denied = gateway.get(protocol, "evil.example.com", "/c");
         assert_eq!(denied.status, 403, "{protocol:?}");
         assert_eq!(
@@ -128,7 +131,7 @@ fn allows_listed_hosts_and_denies_the_rest() {
             .envoy
             .stat("wasmcustom.host_allowlist.denied")
             .unwrap(),
-        Some(2)
+        Some(4)
     );
 }
 
