@@ -24,11 +24,17 @@ impl FilterMode {
     /// trusted for this (Istio passes any `pluginName`, and a wrong guess makes the SDK trap on
     /// every stream); the stream itself can: Envoy creates an HTTP filter's context when the request
     /// headers arrive, after its HTTP codec has set the request protocol, and a network filter's
-    /// context when the connection opens, before any protocol is known.
+    /// context when the connection opens, before any protocol or response is known. A context Envoy
+    /// creates only to log an HTTP request it refused before decoding its headers (a codec error)
+    /// may have no protocol, but has the local reply's response code.
     pub fn of_new_context() -> Self {
-        match hostcalls::get_property(vec!["request", "protocol"]) {
-            Ok(Some(protocol)) if !protocol.is_empty() => FilterMode::Http,
-            _ => FilterMode::Network,
+        let present = |path: Vec<&str>| {
+            hostcalls::get_property(path).is_ok_and(|value| value.is_some_and(|v| !v.is_empty()))
+        };
+        if present(vec!["request", "protocol"]) || present(vec!["response", "code"]) {
+            FilterMode::Http
+        } else {
+            FilterMode::Network
         }
     }
 
