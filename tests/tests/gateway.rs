@@ -274,3 +274,32 @@ fn configuration_errors_refuse_the_plugin_naming_section_and_field() {
         );
     }
 }
+
+/// Audit mode in the combined module observes only, as in host-allowlist: an allowed authority
+/// written otherwise than its canonical form reaches the upstream as sent.
+#[test]
+fn audit_mode_leaves_the_authority_as_sent() {
+    let gateway = start(
+        "gateway-audit",
+        r#"{"allowlist": {"mode": "audit", "hosts": ["shop.example.com"]}}"#,
+    );
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        let response = gateway.get(protocol, "Shop.Example.COM:80", "/a");
+        assert_eq!(
+            response.status,
+            200,
+            "{protocol:?}: {}",
+            response.body_text()
+        );
+        let reached = gateway
+            .stable
+            .requests()
+            .pop()
+            .unwrap_or_else(|| panic!("{protocol:?}: nothing reached the upstream"));
+        assert_eq!(
+            reached.authority(),
+            Some("Shop.Example.COM:80"),
+            "{protocol:?}"
+        );
+    }
+}
