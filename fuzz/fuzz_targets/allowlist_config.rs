@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
             for (authority, sni) in ["www.google.com", "a.b.example.com:8443", "[::1]", "10.0.0.7", ""].into_iter().zip(snis.into_iter().cycle()) {
                 let request = Request {
                     authority: Some(authority.to_string()),
-                    scheme: Some("https".to_string()),
+                    downstream_tls: true,
                     sni: Some(sni.to_string()),
                 };
                 let verdict = allowlist.decide_request(&request);

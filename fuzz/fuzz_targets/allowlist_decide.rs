@@ -1,6 +1,7 @@
 //! The allowlist matcher through the request and connection flows, against an independent
-//! oracle: nothing is allowed that the configuration does not list, whatever the authority, scheme
-//! and SNI; a listed host without a mismatching SNI is allowed; under `on_sni_mismatch: strict` an
+//! oracle: nothing is allowed that the configuration does not list, whatever the authority, the
+//! connection's TLS-ness and SNI; a listed host without a mismatching SNI is allowed on the ports
+//! its entry covers (no port: 80 and 443; `:*`: every port); under `on_sni_mismatch: strict` an
 //! SNI that is a host name must be the authority's host.
 #![no_main]
 
@@ -13,7 +14,7 @@ use gateway_fuzz::{Connection, Request};
 use libfuzzer_sys::fuzz_target;
 
 const CONFIG: &str = r#"{
-  "hosts": ["www.google.com", "google.com", "*.googleapis.com", "api.example.com:8443", "10.0.0.7", "[2001:db8::7]", "0x7f000001"],
+  "hosts": ["www.google.com", "google.com", "*.googleapis.com", "api.example.com:8443", "10.0.0.7", "[2001:db8::7]", "0x7f000001", "dev.example.com:*"],
   "host_regex": ["^bucket-[0-9]+\\.storage\\.example\\.com$"],
   "deny": {"status": 403, "body": "host not allowed"}
 }"#;
@@ -39,7 +40,8 @@ fn may_be_istio_sni(sni: &str) -> bool {
     sni.starts_with("outbound|") || sni.starts_with("outbound_.")
 }
 
-/// Whether the configuration lists `host` on some port (`port_free`: on every port).
+/// Whether the configuration lists `host` on some port, and whether with an entry without a port
+/// (which covers 80 and 443 for requests, every port for connections).
 fn listed(host: &Host) -> (bool, bool) {
     match host {
         Host::Name(name) => {
@@ -47,7 +49,7 @@ fn listed(host: &Host) -> (bool, bool) {
                 || name == "google.com"
                 || name.strip_suffix(".googleapis.com").is_some_and(|prefix| !prefix.is_empty())
                 || bucket(name);
-            (portless || name == "api.example.com", portless)
+            (portless || name == "api.example.com" || name == "dev.example.com", portless)
         }
         Host::Ipv4(address) => {
             let listed = address.octets() == [10, 0, 0, 7];
@@ -101,7 +103,9 @@ fuzz_target!(|input: Input| {
         Outcome::AuditDenied => panic!("audit outcome in enforce mode: {input:?}"),
     }
     if let (Some(Ok(authority)), None) = (&authority, sni) {
-        if listed(authority.host()).1 {
+        let default_port = authority.port().is_none_or(|port| port == 80 || port == 443);
+        let every_port = matches!(authority.host(), Host::Name(name) if name == "dev.example.com");
+        if (listed(authority.host()).1 && default_port) || every_port {
             assert_eq!(verdict.decision.outcome, Outcome::Allowed, "denied a listed host: {input:?}");
         }
     }

@@ -14,7 +14,7 @@ use gateway_core::subset;
 #[derive(Debug, Arbitrary)]
 pub struct Request {
     pub authority: Option<String>,
-    pub scheme: Option<String>,
+    pub downstream_tls: bool,
     pub sni: Option<String>,
 }
 
@@ -22,8 +22,8 @@ impl allowlist::RequestHost for Request {
     fn authority(&self) -> Option<String> {
         self.authority.clone()
     }
-    fn scheme(&self) -> Option<String> {
-        self.scheme.clone()
+    fn downstream_is_tls(&self) -> bool {
+        self.downstream_tls
     }
     fn requested_server_name(&self) -> Option<String> {
         self.sni.clone()

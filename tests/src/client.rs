@@ -271,6 +271,17 @@ pub fn send_http2_on_one_connection(
     requests: &[HttpRequest],
 ) -> Result<Vec<HttpResponse>> {
     let scheme = if tls.is_some() { "https" } else { "http" };
+    send_http2_with_scheme(addr, tls, scheme, requests)
+}
+
+/// As [`send_http2_on_one_connection`], with `:scheme` set to `scheme` whatever the connection
+/// (an h2c client may claim `https`).
+pub fn send_http2_with_scheme(
+    addr: SocketAddr,
+    tls: Option<&TlsClient>,
+    scheme: &str,
+    requests: &[HttpRequest],
+) -> Result<Vec<HttpResponse>> {
     let http_requests = requests
         .iter()
         .map(|request| http2_request(scheme, request))

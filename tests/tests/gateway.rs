@@ -95,8 +95,11 @@ fn allows_listed_hosts_and_denies_the_rest() {
     for protocol in [Protocol::Http1, Protocol::Http2] {
         let allowed = gateway.get(protocol, "Shop.Example.COM.", "/a");
         assert_eq!(allowed.status, 200, "{protocol:?}: {}", allowed.body_text());
-        let wildcard = gateway.get(protocol, "v1.api.example.com:8443", "/b");
+        let wildcard = gateway.get(protocol, "v1.api.example.com:443", "/b");
         assert_eq!(wildcard.status, 200, "{protocol:?}");
+        // An entry without a port covers 80 and 443 only.
+        let other_port = gateway.get(protocol, "v1.api.example.com:8443", "/c");
+        assert_eq!(other_port.status, 403, "{protocol:?}");
         let denied = gateway.get(protocol, "evil.example.com", "/c");
         assert_eq!(denied.status, 403, "{protocol:?}");
         assert_eq!(
@@ -128,7 +131,7 @@ fn allows_listed_hosts_and_denies_the_rest() {
             .envoy
             .stat("wasmcustom.host_allowlist.denied")
             .unwrap(),
-        Some(2)
+        Some(4)
     );
 }
 
@@ -294,4 +297,33 @@ fn a_probable_mistake_loads_with_a_warning_naming_section_and_field() {
         "{expected:?} not in:\n{}",
         envoy.log_tail()
     );
+}
+
+/// Audit mode in the combined module observes only, as in host-allowlist: an allowed authority
+/// written otherwise than its canonical form reaches the upstream as sent.
+#[test]
+fn audit_mode_leaves_the_authority_as_sent() {
+    let gateway = start(
+        "gateway-audit",
+        r#"{"allowlist": {"mode": "audit", "hosts": ["shop.example.com"]}}"#,
+    );
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        let response = gateway.get(protocol, "Shop.Example.COM:80", "/a");
+        assert_eq!(
+            response.status,
+            200,
+            "{protocol:?}: {}",
+            response.body_text()
+        );
+        let reached = gateway
+            .stable
+            .requests()
+            .pop()
+            .unwrap_or_else(|| panic!("{protocol:?}: nothing reached the upstream"));
+        assert_eq!(
+            reached.authority(),
+            Some("Shop.Example.COM:80"),
+            "{protocol:?}"
+        );
+    }
 }

@@ -181,7 +181,8 @@ fn plugins_keep_the_promised_settings() {
     for plugin in every_plugin() {
         let at = &plugin.at;
         let network = plugin.field("type") == "NETWORK";
-        // A dual-mode module runs as a network filter exactly when its root id is `network`.
+        // The stream Envoy creates chooses a dual-mode module's mode, not the root id; the shipped
+        // manifests still name network plugins `network`, so that the name says what they are.
         assert_eq!(
             plugin.field("pluginName") == "network",
             network,

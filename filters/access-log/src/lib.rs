@@ -1,5 +1,6 @@
 //! access-log: one structured JSON record per request or connection.
-//! HTTP filter by default; a network (L4) filter when its root id is `network`.
+//! An HTTP filter, or a network (L4) filter logging connections, as Envoy loads it (each new stream
+//! tells which, [`FilterMode::of_new_context`]; the root id plays no part).
 //!
 //! A thin adapter: each stream context calls the core's flow in `on_log`, where Envoy has every
 //! request property back, with proxy-wasm implementations of the core's `Host` and `Sinks`. The
@@ -25,12 +26,14 @@ proxy_wasm::main! {{
 
 #[derive(Default)]
 struct AccessLogRoot {
-    mode: FilterMode,
     config: Option<Rc<AccessLogConfig>>,
     metrics: Option<Metrics>,
     collector: Option<Collector>,
-    /// The configuration's record attributes in Envoy; none reads them one by one.
-    attributes: RecordAttributesSlot,
+    /// The configuration's record attributes in Envoy, for HTTP requests and for connections; none
+    /// reads them one by one. Both exist because the stream, not the configuration, says which kind
+    /// of filter this is.
+    http_attributes: RecordAttributesSlot,
+    connection_attributes: RecordAttributesSlot,
 }
 
 impl Context for AccessLogRoot {
@@ -49,7 +52,6 @@ impl Context for AccessLogRoot {
 
 impl RootContext for AccessLogRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        self.mode = FilterMode::from_root_id();
         let Some(config) = load_configuration(
             FILTER_NAME,
             self.get_plugin_configuration(),
@@ -68,8 +70,16 @@ impl RootContext for AccessLogRoot {
             .map(Collector::tick_period)
             .unwrap_or_default();
         let _ = hostcalls::set_tick_period(tick);
-        self.attributes
-            .replace(RecordAttributes::create(FILTER_NAME, self.mode, &config));
+        self.http_attributes.replace(RecordAttributes::create(
+            FILTER_NAME,
+            FilterMode::Http,
+            &config,
+        ));
+        self.connection_attributes.replace(RecordAttributes::create(
+            FILTER_NAME,
+            FilterMode::Network,
+            &config,
+        ));
         self.config = Some(Rc::new(config));
         true
     }
@@ -81,25 +91,27 @@ impl RootContext for AccessLogRoot {
     }
 
     fn get_type(&self) -> Option<ContextType> {
-        Some(self.mode.context_type())
+        Some(FilterMode::of_new_context().context_type())
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(AccessLogHttp(self.logger())))
+        Some(Box::new(AccessLogHttp(self.logger(&self.http_attributes))))
     }
 
     fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
-        Some(Box::new(AccessLogStream(self.logger())))
+        Some(Box::new(AccessLogStream(
+            self.logger(&self.connection_attributes),
+        )))
     }
 }
 
 impl AccessLogRoot {
     /// What a stream context needs; `None` before a valid configuration, when Envoy creates no
     /// stream contexts anyway (the SDK requires one to be returned all the same).
-    fn logger(&self) -> Option<Logger> {
+    fn logger(&self, attributes: &RecordAttributesSlot) -> Option<Logger> {
         Some(Logger {
             config: Rc::clone(self.config.as_ref()?),
-            attributes: self.attributes.get(),
+            attributes: attributes.get(),
             sinks: ProxySinks {
                 collector: self.collector.as_ref().map(Collector::buffer),
                 metrics: self.metrics?,

@@ -45,6 +45,22 @@ struct Features {
     access_log: Option<(AccessLogConfig, Metrics)>,
 }
 
+impl Features {
+    /// What a stream runs before any configuration has been accepted: the empty allowlist, which
+    /// denies every request, as the standalone host-allowlist does. The module fails closed: a
+    /// gateway whose configuration did not load must not become an open proxy.
+    fn until_configured() -> Self {
+        Self {
+            allowlist: Some((
+                Allowlist::default(),
+                allowlist::Counters::define(FILTER_NAME),
+            )),
+            subset: None,
+            access_log: None,
+        }
+    }
+}
+
 #[derive(Default)]
 struct GatewayRoot {
     features: Option<Rc<Features>>,
@@ -78,7 +94,11 @@ impl RootContext for GatewayRoot {
             self.get_plugin_configuration(),
             GatewayConfig::from_json,
         ) else {
-            // Refused: Envoy keeps the previous configuration, and so does this root context.
+            // Refused: Envoy keeps the previous configuration, and so does this root context; with
+            // none before, streams deny until one loads.
+            if self.features.is_none() {
+                self.features = Some(Rc::new(Features::until_configured()));
+            }
             return false;
         };
         log_configuration_warnings(FILTER_NAME, &config.warnings());
@@ -130,10 +150,14 @@ impl RootContext for GatewayRoot {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        // The SDK traps on `None`, so a stream is always created; without a configuration (Envoy
-        // sends no traffic to a plugin whose on_configure failed) it passes requests through.
+        // The SDK traps on `None`, so a stream is always created; without an accepted
+        // configuration it denies every request (fail closed).
+        let features = self
+            .features
+            .clone()
+            .unwrap_or_else(|| Rc::new(Features::until_configured()));
         Some(Box::new(GatewayHttp {
-            features: self.features.clone(),
+            features,
             collector: self.collector.as_ref().map(Collector::buffer),
             attributes: self.attributes.get(),
             context_id,
@@ -145,7 +169,7 @@ impl RootContext for GatewayRoot {
 }
 
 struct GatewayHttp {
-    features: Option<Rc<Features>>,
+    features: Rc<Features>,
     /// The worker's `http` sink buffer, when configured.
     collector: Option<Rc<RefCell<BatchBuffer>>>,
     attributes: Option<RecordAttributes>,
@@ -163,9 +187,7 @@ impl HttpContext for GatewayHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         #[cfg(feature = "test-trap")]
         proxy_host::trap_if_requested(FILTER_NAME);
-        let Some(features) = self.features.clone() else {
-            return Action::Continue;
-        };
+        let features = Rc::clone(&self.features);
         if features.allowlist.is_none() && features.subset.is_none() {
             return Action::Continue;
         }
@@ -201,9 +223,7 @@ impl HttpContext for GatewayHttp {
     }
 
     fn on_log(&mut self) {
-        let Some(features) = self.features.clone() else {
-            return;
-        };
+        let features = Rc::clone(&self.features);
         let Some((config, metrics)) = &features.access_log else {
             return;
         };
@@ -241,8 +261,8 @@ impl AllowlistRequest for Headers<'_> {
         self.first(":authority")
     }
 
-    fn scheme(&self) -> Option<String> {
-        self.first(":scheme")
+    fn downstream_is_tls(&self) -> bool {
+        property_text(&["connection", "tls_version"]).is_some_and(|version| !version.is_empty())
     }
 
     fn requested_server_name(&self) -> Option<String> {

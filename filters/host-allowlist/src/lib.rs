@@ -1,6 +1,6 @@
 //! host-allowlist: lets through only the destinations its configuration lists.
-//! HTTP filter by default; a network (L4) filter, deciding on the TLS SNI, when its root id is
-//! `network`. The decisions themselves are `gateway_core::allowlist`; this crate reads the proxy and
+//! An HTTP filter, or a network (L4) filter deciding on the TLS SNI, as Envoy loads it (each new
+//! stream tells which, [`FilterMode::of_new_context`]; the root id plays no part). The decisions themselves are `gateway_core::allowlist`; this crate reads the proxy and
 //! applies the verdict.
 
 use std::rc::Rc;
@@ -24,7 +24,6 @@ proxy_wasm::main! {{
 
 #[derive(Default)]
 struct AllowlistRoot {
-    mode: FilterMode,
     /// Until a configuration is accepted this is the default allowlist, which denies everything; a
     /// refused update keeps the previous one, as Envoy does.
     allowlist: Rc<Allowlist>,
@@ -35,7 +34,6 @@ impl Context for AllowlistRoot {}
 
 impl RootContext for AllowlistRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        self.mode = FilterMode::from_root_id();
         self.counters = Counters::define(FILTER_NAME);
         let configuration = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
             .ok()
@@ -51,7 +49,7 @@ impl RootContext for AllowlistRoot {
     }
 
     fn get_type(&self) -> Option<ContextType> {
-        Some(self.mode.context_type())
+        Some(FilterMode::of_new_context().context_type())
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -78,8 +76,8 @@ impl RequestHost for ProxyRequest {
         request_header(":authority")
     }
 
-    fn scheme(&self) -> Option<String> {
-        request_header(":scheme")
+    fn downstream_is_tls(&self) -> bool {
+        property_text(&["connection", "tls_version"]).is_some_and(|version| !version.is_empty())
     }
 
     fn requested_server_name(&self) -> Option<String> {

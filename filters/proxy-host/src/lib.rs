@@ -10,11 +10,7 @@ use gateway_core::config::{ConfigErrors, ConfigWarning};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{ContextType, LogLevel, MapType, MetricType};
 
-/// Istio passes the WasmPlugin's `pluginName` as the root id; a module that is both an HTTP and a
-/// network filter runs as a network filter when it is this.
-pub const NETWORK_ROOT_ID: &str = "network";
-
-/// Which kind of filter the module was loaded as.
+/// Which kind of filter Envoy runs the module as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FilterMode {
     #[default]
@@ -23,16 +19,22 @@ pub enum FilterMode {
 }
 
 impl FilterMode {
-    /// Reads the plugin's root id; anything but `network` is the HTTP filter.
-    pub fn from_root_id() -> Self {
-        let root_id = hostcalls::get_property(vec!["plugin_root_id"])
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if root_id == NETWORK_ROOT_ID.as_bytes() {
-            FilterMode::Network
-        } else {
+    /// The kind of stream Envoy is creating a context for; called from `RootContext::get_type`,
+    /// while Envoy creates the context and has made it the current one. The root id cannot be
+    /// trusted for this (Istio passes any `pluginName`, and a wrong guess makes the SDK trap on
+    /// every stream); the stream itself can: Envoy creates an HTTP filter's context when the request
+    /// headers arrive, after its HTTP codec has set the request protocol, and a network filter's
+    /// context when the connection opens, before any protocol or response is known. A context Envoy
+    /// creates only to log an HTTP request it refused before decoding its headers (a codec error)
+    /// may have no protocol, but has the local reply's response code.
+    pub fn of_new_context() -> Self {
+        let present = |path: Vec<&str>| {
+            hostcalls::get_property(path).is_ok_and(|value| value.is_some_and(|v| !v.is_empty()))
+        };
+        if present(vec!["request", "protocol"]) || present(vec!["response", "code"]) {
             FilterMode::Http
+        } else {
+            FilterMode::Network
         }
     }
 

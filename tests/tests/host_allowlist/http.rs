@@ -116,10 +116,15 @@ fn wildcards_regexes_and_a_custom_denial() {
         ("x.deep.example.org", Expect::Passes),
         ("deep.example.org", Expect::Denied("host_not_listed")),
         ("x.example.org", Expect::Denied("host_not_listed")),
-        // Regexes are anchored on the whole name, case-insensitive, the port left out.
+        // Regexes are anchored on the whole name, case-insensitive, the port left out of the
+        // match but held to 80 and 443, as for an entry without a port.
         ("bucket-7.storage.example.net", Expect::Passes),
         ("BUCKET-123.Storage.Example.Net", Expect::Passes),
-        ("bucket-7.storage.example.net:8080", Expect::Passes),
+        ("bucket-7.storage.example.net:443", Expect::Passes),
+        (
+            "bucket-7.storage.example.net:8080",
+            Expect::Denied("host_not_listed"),
+        ),
         (
             "bucket-x.storage.example.net",
             Expect::Denied("host_not_listed"),
@@ -185,5 +190,52 @@ fn audit_mode_lets_everything_through_and_records_what_it_would_deny() {
         log.matches(r#"would deny authority "evil.example""#)
             .count(),
         2
+    );
+}
+
+/// Audit mode observes only: an allowed authority written otherwise than its canonical form
+/// reaches the upstream exactly as sent (a request that signs its Host header stays valid), where
+/// enforce mode sends the canonical form.
+#[test]
+fn audit_mode_changes_nothing_on_the_request() {
+    let sent = "WWW.Example.COM:80";
+    for (mode, upstream_sees) in [("audit", sent), ("enforce", "www.example.com")] {
+        let gateway = HttpGateway::plain(
+            &format!("allowlist-{mode}-authority"),
+            &json!({"mode": mode, "hosts": ["www.example.com"]}).to_string(),
+        );
+        for protocol in PROTOCOLS {
+            gateway.check(protocol, None, &HttpRequest::get(sent, "/"), Expect::Passes);
+            let last = gateway.upstream.requests().pop().unwrap();
+            assert_eq!(last.authority(), Some(upstream_sees), "{mode} {protocol:?}");
+        }
+    }
+}
+
+/// What a client sends is logged cut to 256 bytes: a long authority in audit mode (logged at info
+/// on every request) cannot make each request write kilobytes.
+#[test]
+fn long_client_text_is_cut_in_the_log() {
+    let gateway = HttpGateway::plain(
+        "allowlist-audit-long",
+        &json!({"mode": "audit", "hosts": ["www.example.com"]}).to_string(),
+    );
+    let authority = format!("{}.evil.example", "a".repeat(8 * 1024));
+    gateway.check(
+        Protocol::Http1,
+        None,
+        &HttpRequest::get(&authority, "/"),
+        Expect::Passes,
+    );
+    let log = gateway.envoy.log();
+    let line = format!(
+        r#"host-allowlist: would deny authority "{}"…(cut, {} bytes): invalid_host"#,
+        "a".repeat(256),
+        authority.len()
+    );
+    assert!(log.contains(&line), "{line:?} not in the log");
+    assert!(
+        !log.contains(&"a".repeat(257)),
+        "the whole authority was logged"
     );
 }

@@ -8,5 +8,7 @@ mod http;
 mod istio_sni;
 mod normalisation;
 mod passthrough;
+mod plugin_name;
+mod ports;
 mod sni;
 mod support;

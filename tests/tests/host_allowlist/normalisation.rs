@@ -12,11 +12,12 @@ fn normalising_gateway(name: &str) -> HttpGateway {
         &json!({
             "hosts": [
                 "www.example.com",
+                "wide.example.com:*",
                 "Mixed.Example.COM.",
                 "api.example.com:8443",
                 "plain.example.com:80",
                 "10.0.0.7",
-                "[2001:db8::7]",
+                "[2001:db8::7]:*",
                 "0x7f000001",
                 "xn--bcher-kva.example"
             ]
@@ -35,11 +36,15 @@ fn case_dots_ports_and_ip_literals_over_http1_and_h2c() {
         ("www.example.com.", Expect::Passes),
         ("mixed.example.com", Expect::Passes),
         ("MIXED.example.com.", Expect::Passes),
-        // An entry without a port allows every port; `host:port` that port only, and a request
-        // without a port is on its scheme's (http: 80).
+        // An entry without a port allows 80 and 443 only, `host:*` every port, `host:port` that
+        // port only; a request without a port is on its connection's default (plain text: 80).
         ("www.example.com:80", Expect::Passes),
-        ("www.example.com:8080", Expect::Passes),
-        ("www.example.com.:8080", Expect::Passes),
+        ("www.example.com:443", Expect::Passes),
+        ("www.example.com:8080", Expect::Denied("host_not_listed")),
+        ("www.example.com.:22", Expect::Denied("host_not_listed")),
+        ("wide.example.com", Expect::Passes),
+        ("wide.example.com.:8080", Expect::Passes),
+        ("wide.example.com:22", Expect::Passes),
         ("api.example.com:8443", Expect::Passes),
         ("API.example.com.:8443", Expect::Passes),
         ("api.example.com", Expect::Denied("host_not_listed")),
@@ -50,7 +55,7 @@ fn case_dots_ports_and_ip_literals_over_http1_and_h2c() {
         ("plain.example.com:8080", Expect::Denied("host_not_listed")),
         // IP literals match only as listed; IPv6 by value.
         ("10.0.0.7", Expect::Passes),
-        ("10.0.0.7:9000", Expect::Passes),
+        ("10.0.0.7:9000", Expect::Denied("host_not_listed")),
         ("10.0.0.8", Expect::Denied("host_not_listed")),
         ("[2001:db8::7]", Expect::Passes),
         ("[2001:DB8:0:0::7]:8080", Expect::Passes),
@@ -90,7 +95,7 @@ fn case_dots_ports_and_ip_literals_over_http1_and_h2c() {
             ("WWW.Example.COM", "www.example.com"),
             ("www.example.com.", "www.example.com"),
             ("www.example.com:80", "www.example.com"),
-            ("www.example.com.:8080", "www.example.com:8080"),
+            ("wide.example.com.:8080", "wide.example.com:8080"),
             ("[2001:DB8:0:0::7]:8080", "[2001:db8::7]:8080"),
             ("0X7F000001", "0x7f000001"),
         ],
@@ -228,8 +233,13 @@ fn portless_entries_canonicalise_the_default_port_and_regexes_know_ascii_classes
     let cases = [
         ("www.example.com", Expect::Passes),
         ("www.example.com:80", Expect::Passes),
-        ("WWW.example.com:8080", Expect::Passes),
+        ("WWW.example.com:443", Expect::Passes),
+        ("WWW.example.com:8080", Expect::Denied("host_not_listed")),
         ("bucket-42.example.com", Expect::Passes),
+        (
+            "bucket-42.example.com:8080",
+            Expect::Denied("host_not_listed"),
+        ),
         ("BUCKET-7.example.com:80", Expect::Passes),
         ("bucket-x.example.com", Expect::Denied("host_not_listed")),
         (
@@ -243,8 +253,8 @@ fn portless_entries_canonicalise_the_default_port_and_regexes_know_ascii_classes
         &[
             ("www.example.com:80", "www.example.com"),
             ("BUCKET-7.example.com:80", "bucket-7.example.com"),
-            // Not the default port: it stays.
-            ("WWW.example.com:8080", "www.example.com:8080"),
+            // Not the plain-text connection's default port: it stays.
+            ("WWW.example.com:443", "www.example.com:443"),
         ],
     );
 }

@@ -18,7 +18,7 @@ const CERT_NAMES: &[&str] = &[
 ];
 
 fn hosts() -> serde_json::Value {
-    json!(["a.example.com", "b.example.com", "secure.example.com:443"])
+    json!(["a.example.com:*", "b.example.com", "secure.example.com:443"])
 }
 
 #[test]

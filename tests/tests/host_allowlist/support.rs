@@ -71,19 +71,22 @@ pub struct HttpGateway {
 impl HttpGateway {
     /// A plain-text listener (`tests/envoy/http-gateway.yaml`) running the module with `config`.
     pub fn plain(name: &str, config: &str) -> Self {
+        Self::plain_with(name, WasmFilter::http(Module::HostAllowlist, config))
+    }
+
+    /// A plain-text listener running `filter`, a host-allowlist HTTP filter.
+    pub fn plain_with(name: &str, filter: WasmFilter) -> Self {
+        let config = filter.configuration.clone();
         let upstream = Upstream::start(name).unwrap();
         let vars = Vars::new()
-            .set(
-                "HTTP_FILTERS",
-                http_filters_yaml(&[WasmFilter::http(Module::HostAllowlist, config)]),
-            )
+            .set("HTTP_FILTERS", http_filters_yaml(&[filter]))
             .set("UPSTREAM_PORT", upstream.port());
         let bootstrap =
             template::render_file(&paths::test_configs_dir().join("http-gateway.yaml"), &vars)
                 .unwrap();
         let envoy = Envoy::start(EnvoyOptions::new(name, bootstrap)).unwrap();
         let addr = envoy.listener_addr("gateway").unwrap();
-        Self::new(envoy, upstream, addr, None, config)
+        Self::new(envoy, upstream, addr, None, &config)
     }
 
     /// A TLS-terminating listener (`tests/envoy/tls-gateway.yaml`, ALPN h2 and http/1.1) whose
@@ -253,6 +256,15 @@ pub struct PassthroughGateway {
 
 impl PassthroughGateway {
     pub fn start(name: &str, config: &str, cert_names: &[&str]) -> Self {
+        Self::start_with(
+            name,
+            WasmFilter::network(Module::HostAllowlist, config),
+            cert_names,
+        )
+    }
+
+    /// The passthrough listener running `filter`, a host-allowlist network filter.
+    pub fn start_with(name: &str, filter: WasmFilter, cert_names: &[&str]) -> Self {
         let ca = CertificateAuthority::new().unwrap();
         let certificate = ca.issue(cert_names).unwrap();
         let upstream = Upstream::start_tls(
@@ -261,10 +273,7 @@ impl PassthroughGateway {
         )
         .unwrap();
         let vars = Vars::new()
-            .set(
-                "NETWORK_FILTERS",
-                network_filters_yaml(&[WasmFilter::network(Module::HostAllowlist, config)]),
-            )
+            .set("NETWORK_FILTERS", network_filters_yaml(&[filter]))
             .set("UPSTREAM_PORT", upstream.port());
         let bootstrap = template::render_file(
             &paths::test_configs_dir().join("tls-passthrough.yaml"),

@@ -21,8 +21,10 @@ pub const MISDIRECTED_BODY: &str =
 pub trait RequestHost {
     /// `:authority` (HTTP/1 `Host`), as received.
     fn authority(&self) -> Option<String>;
-    /// `:scheme`; an authority without a port gets the scheme's default port.
-    fn scheme(&self) -> Option<String>;
+    /// Whether the client's connection to Envoy is TLS (`connection.tls_version` is set). An
+    /// authority without a port targets 443 over TLS and 80 in plain text: the port the client
+    /// addressed, which `:scheme` cannot tell (an h2c client may send `:scheme: https`).
+    fn downstream_is_tls(&self) -> bool;
     /// The downstream TLS SNI (`connection.requested_server_name`): `None` or empty when the listener
     /// does not terminate TLS or the client sent none.
     fn requested_server_name(&self) -> Option<String>;
@@ -82,6 +84,7 @@ pub struct Verdict<'a> {
     /// as `:authority` before the request goes on. Envoy's router matches `virtual_hosts` domains
     /// on the authority as received, so without it `WWW.Example.COM.` or `example.com:80` would be
     /// allowed as `example.com` and then routed as another host (a catch-all route, or a 404).
+    /// Always `None` in audit mode, which changes nothing on the request.
     pub canonical_authority: Option<String>,
     subject: Subject,
     invalid: Option<AuthorityError>,
@@ -89,7 +92,8 @@ pub struct Verdict<'a> {
 
 impl Verdict<'_> {
     /// One log line, e.g. `would deny "evil.example:443": host_not_listed`. Client-sent text is quoted
-    /// and escaped, so a crafted header cannot forge log lines.
+    /// and escaped, so a crafted header cannot forge log lines, and cut after
+    /// [`LOGGED_CLIENT_TEXT_MAX`] bytes, so a client cannot make every request write kilobytes.
     pub fn log_message(&self) -> String {
         let verb = match self.decision.outcome {
             Outcome::Allowed => "allowed",
@@ -110,14 +114,38 @@ impl Verdict<'_> {
 impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Authority(Some(authority)) => write!(f, "authority {authority:?}"),
+            Self::Authority(Some(authority)) => write!(f, "authority {}", ClientText(authority)),
             Self::Authority(None) => f.write_str("request without authority"),
-            Self::AuthorityOverSni { authority, sni } => {
-                write!(f, "authority {authority:?} over TLS server name {sni:?}")
-            }
-            Self::Sni(Some(sni)) => write!(f, "TLS server name {sni:?}"),
+            Self::AuthorityOverSni { authority, sni } => write!(
+                f,
+                "authority {} over TLS server name {}",
+                ClientText(authority),
+                ClientText(sni)
+            ),
+            Self::Sni(Some(sni)) => write!(f, "TLS server name {}", ClientText(sni)),
             Self::Sni(None) => f.write_str("connection without TLS server name"),
         }
+    }
+}
+
+/// The most bytes of one piece of client-sent text (an authority, an SNI) a log line carries.
+pub const LOGGED_CLIENT_TEXT_MAX: usize = 256;
+
+/// Client-sent text as a log line shows it: quoted and escaped, and when longer than
+/// [`LOGGED_CLIENT_TEXT_MAX`] bytes, its start followed by `…(cut, N bytes)`.
+struct ClientText<'a>(&'a str);
+
+impl fmt::Display for ClientText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0;
+        if text.len() <= LOGGED_CLIENT_TEXT_MAX {
+            return write!(f, "{text:?}");
+        }
+        let mut end = LOGGED_CLIENT_TEXT_MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        write!(f, "{:?}…(cut, {} bytes)", &text[..end], text.len())
     }
 }
 
@@ -140,19 +168,10 @@ impl Allowlist {
                 )
             }
         };
-        // The scheme matters for a port in the authority (the canonical form drops a default one)
-        // or for entries that name ports; otherwise its read is saved, as each read costs.
-        let scheme_port = if authority.port().is_some() || self.hosts.has_port_entries() {
-            request.scheme().as_deref().and_then(default_port)
-        } else {
-            None
-        };
-        let canonical = canonical_authority(&authority, scheme_port);
-        let authority = match scheme_port {
-            Some(port) => authority.with_default_port(port),
-            None => authority,
-        };
-        let Some(matched) = self.find(authority.host(), authority.port()) else {
+        let connection_port = self.connection_default_port(&authority, request);
+        let canonical = canonical_authority(&authority, connection_port);
+        let port = target_port(&authority, connection_port);
+        let Some(matched) = self.find_request(authority.host(), port) else {
             return self.deny_request(Reason::HostNotListed, Subject::Authority(Some(raw)), None);
         };
         if self.on_sni_mismatch != OnSniMismatch::Allow {
@@ -160,7 +179,7 @@ impl Allowlist {
                 .requested_server_name()
                 .filter(|sni| !sni.is_empty())
             {
-                if self.sni_misdirects(&sni, &authority) {
+                if self.sni_misdirects(&sni, &authority, port) {
                     let subject = Subject::AuthorityOverSni {
                         authority: raw,
                         sni,
@@ -169,7 +188,9 @@ impl Allowlist {
                 }
             }
         }
-        let canonical = (canonical != raw).then_some(canonical);
+        // Audit mode observes only: a rewritten authority (and the route re-selection it causes)
+        // would break requests that sign the Host header, and an audit must change nothing.
+        let canonical = (self.mode == Mode::Enforce && canonical != raw).then_some(canonical);
         Verdict {
             canonical_authority: canonical,
             ..allow(Subject::Authority(Some(raw)), matched.entry)
@@ -269,21 +290,40 @@ fn allow(subject: Subject, rule: &str) -> Verdict<'_> {
     }
 }
 
-/// The one spelling of an authority: the normalised host, and its port unless it is the scheme's
-/// default (RFC 3986, section 6.2.3).
-fn canonical_authority(authority: &Authority, scheme_port: Option<u16>) -> String {
-    match authority.port() {
-        Some(port) if Some(port) != scheme_port => format!("{}:{port}", authority.host()),
-        _ => authority.host().to_string(),
+impl Allowlist {
+    /// The default port of the client's connection (443 over TLS, 80 in plain text), read only when
+    /// it can matter: for a port in the authority (the canonical form drops a default one) or for
+    /// entries that name ports; otherwise its read is saved, as each read costs.
+    fn connection_default_port(
+        &self,
+        authority: &Authority,
+        request: &impl RequestHost,
+    ) -> Option<u16> {
+        (authority.port().is_some() || self.hosts.has_port_entries()).then(|| {
+            if request.downstream_is_tls() {
+                HTTPS_PORT
+            } else {
+                HTTP_PORT
+            }
+        })
     }
 }
 
-/// The port a client means when its authority has none.
-fn default_port(scheme: &str) -> Option<u16> {
-    match scheme {
-        "http" => Some(80),
-        "https" => Some(443),
-        _ => None,
+const HTTP_PORT: u16 = 80;
+const HTTPS_PORT: u16 = 443;
+
+/// The port a request targets: the authority's, else the connection's default. When neither is
+/// known, no entry names a port, and 80 and 443 match the same entries.
+fn target_port(authority: &Authority, connection_port: Option<u16>) -> u16 {
+    authority.port().or(connection_port).unwrap_or(HTTP_PORT)
+}
+
+/// The one spelling of an authority: the normalised host, and its port unless it is the
+/// connection's default (RFC 3986, section 6.2.3).
+fn canonical_authority(authority: &Authority, connection_port: Option<u16>) -> String {
+    match authority.port() {
+        Some(port) if Some(port) != connection_port => format!("{}:{port}", authority.host()),
+        _ => authority.host().to_string(),
     }
 }
 
@@ -342,8 +382,9 @@ mod tests {
         fn authority(&self) -> Option<String> {
             self.read(0, self.authority.map(str::to_string))
         }
-        fn scheme(&self) -> Option<String> {
-            self.read(1, self.scheme.map(str::to_string))
+        /// The tests write the connection as the scheme a client on it would use.
+        fn downstream_is_tls(&self) -> bool {
+            self.read(1, self.scheme == Some("https"))
         }
         fn requested_server_name(&self) -> Option<String> {
             self.read(2, self.sni.map(str::to_string))
@@ -361,7 +402,7 @@ mod tests {
 
     const CONFIG: &str = r#"{
         "hosts": ["www.google.com", "google.com", "*.googleapis.com", "api.example.com:8443",
-                  "secure.example.com:443", "10.0.0.7", "[2001:db8::7]", "127.1"],
+                  "secure.example.com:443", "10.0.0.7", "[2001:db8::7]", "127.1", "dev.example.com:*"],
         "host_regex": ["^bucket-[0-9]+\\.storage\\.example\\.com$"],
         "deny": {"status": 403, "body": "host not allowed"}
     }"#;
@@ -410,11 +451,18 @@ mod tests {
             (Some("bucket-x.storage.example.com"), "http", None, (Denied, HostNotListed, None, Some(403))),
             (Some("api.example.com:8443"), "https", None, (Allowed, HostListed, Some("api.example.com:8443"), None)),
             (Some("api.example.com"), "https", None, (Denied, HostNotListed, None, Some(403))),
-            // The scheme's default port applies to an authority without one.
+            // The connection's default port (443 over TLS, 80 in plain text) applies to an authority
+            // without one.
             (Some("secure.example.com"), "https", None, (Allowed, HostListed, Some("secure.example.com:443"), None)),
             (Some("secure.example.com"), "http", None, (Denied, HostNotListed, None, Some(403))),
             (Some("secure.example.com:443"), "http", None, (Allowed, HostListed, Some("secure.example.com:443"), None)),
-            (Some("10.0.0.7:8080"), "http", None, (Allowed, HostListed, Some("10.0.0.7"), None)),
+            // An entry without a port, and a regex, covers 80 and 443 only; `:*` every port.
+            (Some("10.0.0.7:8080"), "http", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("10.0.0.7:443"), "http", None, (Allowed, HostListed, Some("10.0.0.7"), None)),
+            (Some("www.google.com:22"), "https", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("bucket-7.storage.example.com:8080"), "http", None, (Denied, HostNotListed, None, Some(403))),
+            (Some("dev.example.com:22"), "http", None, (Allowed, HostListed, Some("dev.example.com:*"), None)),
+            (Some("dev.example.com"), "https", None, (Allowed, HostListed, Some("dev.example.com:*"), None)),
             (Some("[2001:db8::7]"), "http", None, (Allowed, HostListed, Some("[2001:db8::7]"), None)),
             (Some("127.1"), "http", None, (Allowed, HostListed, Some("127.1"), None)),
             (Some("127.0.0.1"), "http", None, (Denied, HostNotListed, None, Some(403))),
@@ -471,10 +519,10 @@ mod tests {
         let enforcing = allowlist("{}");
         let cases: &[(&str, &str, Option<&str>)] = &[
             ("www.google.com", "http", None),
-            ("www.google.com:8080", "http", None),
+            ("dev.example.com:8080", "http", None),
             ("WWW.Google.COM", "http", Some("www.google.com")),
             ("www.google.com.", "http", Some("www.google.com")),
-            ("WWW.google.com.:8080", "http", Some("www.google.com:8080")),
+            ("DEV.example.com.:8080", "http", Some("dev.example.com:8080")),
             ("google.com:80", "http", Some("google.com")),
             ("google.com:443", "http", None),
             ("google.com:443", "https", Some("google.com")),
@@ -525,6 +573,57 @@ mod tests {
             let verdict = allowlist.decide_request(&FixedHost::request(Some(authority), "https", *sni));
             assert_eq!(summary(&verdict), *expected, "{authority:?} sni={sni:?}");
         }
+    }
+
+    #[test]
+    fn audit_mode_never_rewrites_an_allowed_authority() {
+        let allowlist = allowlist(r#"{"mode":"audit"}"#);
+        for (authority, scheme) in [
+            ("secure.example.com:443", "https"),
+            ("WWW.Google.COM.", "http"),
+            ("google.com:80", "http"),
+        ] {
+            let verdict =
+                allowlist.decide_request(&FixedHost::request(Some(authority), scheme, None));
+            assert_eq!(verdict.decision.outcome, Outcome::Allowed, "{authority}");
+            assert_eq!(verdict.canonical_authority, None, "{authority}");
+        }
+    }
+
+    #[test]
+    fn log_lines_cut_long_client_text() {
+        let allowlist = allowlist(r#"{"mode":"audit"}"#);
+        let long: &'static str =
+            Box::leak(format!("{}.evil.com", "a".repeat(60 * 1024)).into_boxed_str());
+        let message = allowlist
+            .decide_request(&FixedHost::request(Some(long), "http", None))
+            .log_message();
+        let expected_start = format!(
+            "would deny authority \"{}\"…(cut, {} bytes)",
+            "a".repeat(256),
+            long.len()
+        );
+        assert!(message.starts_with(&expected_start), "{message}");
+        assert!(message.len() < 400, "{} bytes", message.len());
+        // A cut never splits a character.
+        let wide: &'static str = Box::leak(format!("b{}", "é".repeat(200)).into_boxed_str());
+        let message = allowlist
+            .decide_request(&FixedHost::request(Some(wide), "http", None))
+            .log_message();
+        assert!(
+            message.contains(&format!(
+                "\"b{}\"…(cut, {} bytes)",
+                "é".repeat(127),
+                wide.len()
+            )),
+            "{message}"
+        );
+        // Exactly the limit is not cut.
+        let limit: &'static str = Box::leak("c".repeat(LOGGED_CLIENT_TEXT_MAX).into_boxed_str());
+        let message = allowlist
+            .decide_connection(&FixedHost::connection(Some(limit), 443))
+            .log_message();
+        assert!(!message.contains("cut"), "{message}");
     }
 
     #[test]

@@ -19,7 +19,9 @@ pub use flow::{
 };
 
 use crate::config::{parse_json, ConfigErrors, ConfigWarning, ErrorCollector};
-use crate::host::{unescaped_dot_warnings, Host, HostPatterns, HostRegexSet, MatchedEntry};
+use crate::host::{
+    unescaped_dot_warnings, Host, HostPatterns, HostRegexSet, MatchedEntry, DEFAULT_WEB_PORTS,
+};
 
 /// A validated, compiled allowlist configuration. The default lists nothing, in enforce mode: it
 /// denies everything, which is what a filter must do before it has a valid configuration.
@@ -85,11 +87,25 @@ impl Allowlist {
         self.mode
     }
 
-    /// The entry that allows `host` on `port`: exact hosts and wildcards first, then regexes.
+    /// The entry that allows a TLS passthrough connection to `host` arriving on `port`: exact hosts
+    /// and wildcards first, then regexes. An entry without a port covers every listener port: the
+    /// listener, not the client, chose it.
     pub fn find(&self, host: &Host, port: Option<u16>) -> Option<MatchedEntry<'_>> {
         self.hosts
             .matches_host(host, port)
             .or_else(|| self.host_regex.matches(host))
+    }
+
+    /// The entry that allows an HTTP request for `host` targeting `port` (see
+    /// [`RequestHost::downstream_is_tls`] for which port that is): an entry without a port, and
+    /// every `host_regex` pattern, covers only 80 and 443; `host:*` covers every port.
+    pub fn find_request(&self, host: &Host, port: u16) -> Option<MatchedEntry<'_>> {
+        self.hosts.matches_request(host, port).or_else(|| {
+            DEFAULT_WEB_PORTS
+                .contains(&port)
+                .then(|| self.host_regex.matches(host))
+                .flatten()
+        })
     }
 }
 

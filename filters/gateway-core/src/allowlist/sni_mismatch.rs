@@ -7,8 +7,8 @@ use super::Allowlist;
 use crate::host::{Authority, Host};
 
 impl Allowlist {
-    /// Whether `sni` (non-empty, as received) makes a request for the allowed `authority` a
-    /// misdirected one.
+    /// Whether `sni` (non-empty, as received) makes a request for the allowed `authority`, held to
+    /// `port`, a misdirected one.
     ///
     /// Under `reject`, an SNI that is a host name must be the authority's host or an allowed host on
     /// the authority's port (HTTP/2 coalescing under a multi-name certificate). An SNI that is not a
@@ -19,7 +19,7 @@ impl Allowlist {
     ///
     /// Under `strict`, every SNI other than Istio's cluster names must be the authority's host: an
     /// SNI that is not a host name differs from every authority.
-    pub(super) fn sni_misdirects(&self, sni: &str, authority: &Authority) -> bool {
+    pub(super) fn sni_misdirects(&self, sni: &str, authority: &Authority, port: u16) -> bool {
         match self.on_sni_mismatch {
             OnSniMismatch::Allow => false,
             OnSniMismatch::Reject => {
@@ -28,7 +28,7 @@ impl Allowlist {
                 }
                 match Host::parse(sni) {
                     Ok(host) => {
-                        host != *authority.host() && self.find(&host, authority.port()).is_none()
+                        host != *authority.host() && self.find_request(&host, port).is_none()
                     }
                     Err(_) => false,
                 }

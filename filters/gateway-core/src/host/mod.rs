@@ -14,6 +14,6 @@ mod regex_lint;
 mod regex_set;
 
 pub use authority::{Authority, AuthorityError, Host, MAX_LABEL_LENGTH, MAX_NAME_LENGTH};
-pub use patterns::{HostPatterns, MatchKind, MatchedEntry};
+pub use patterns::{HostPatterns, MatchKind, MatchedEntry, DEFAULT_WEB_PORTS};
 pub use regex_lint::unescaped_dot_warnings;
 pub use regex_set::{HostRegexSet, REGEX_SET_SIZE_LIMIT, REGEX_SIZE_LIMIT};

@@ -28,22 +28,39 @@ pub struct MatchedEntry<'a> {
     pub kind: MatchKind,
 }
 
+/// The ports an entry names: `host:443`, `host` (no port) or `host:*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryPort {
+    Exact(u16),
+    Unwritten,
+    Every,
+}
+
+/// The web's default ports: what an allowlist entry without a port covers for HTTP requests.
+pub const DEFAULT_WEB_PORTS: [u16; 2] = [80, 443];
+
 /// Which entries apply to one host, by port. The port list of one host is short in any real
 /// configuration, so a linear scan beats a second hash map here.
 #[derive(Debug, Default)]
 struct PortEntries {
-    any_port: Option<usize>,
+    /// An entry without a port.
+    unwritten: Option<usize>,
+    /// A `:*` entry.
+    every: Option<usize>,
     by_port: Vec<(u16, usize)>,
 }
 
 impl PortEntries {
     /// Keeps the first entry for a host and port: a later duplicate adds nothing.
-    fn insert(&mut self, port: Option<u16>, index: usize) {
+    fn insert(&mut self, port: EntryPort, index: usize) {
         match port {
-            None => {
-                self.any_port.get_or_insert(index);
+            EntryPort::Unwritten => {
+                self.unwritten.get_or_insert(index);
             }
-            Some(port) => {
+            EntryPort::Every => {
+                self.every.get_or_insert(index);
+            }
+            EntryPort::Exact(port) => {
                 if !self.by_port.iter().any(|(listed, _)| *listed == port) {
                     self.by_port.push((port, index));
                 }
@@ -51,8 +68,20 @@ impl PortEntries {
         }
     }
 
+    /// For an HTTP request to `port`: an entry for exactly this port, else one without a port if
+    /// `port` is 80 or 443, else a `:*` one. A port-less entry is not "every port": through a
+    /// forward proxy `CONNECT host:22` would otherwise reach SSH on an allowed web host.
+    fn find_request(&self, port: u16) -> Option<usize> {
+        self.by_port
+            .iter()
+            .find(|(listed, _)| *listed == port)
+            .map(|(_, index)| *index)
+            .or(self.unwritten.filter(|_| DEFAULT_WEB_PORTS.contains(&port)))
+            .or(self.every)
+    }
+
     /// An entry for exactly this port wins over one for every port, so the reported rule is the most
-    /// specific one. A request without a port matches only entries without one.
+    /// specific one. A request without a port matches only entries without one (or `:*`).
     fn find(&self, port: Option<u16>) -> Option<usize> {
         port.and_then(|port| {
             self.by_port
@@ -60,7 +89,8 @@ impl PortEntries {
                 .find(|(listed, _)| *listed == port)
                 .map(|(_, index)| *index)
         })
-        .or(self.any_port)
+        .or(self.unwritten)
+        .or(self.every)
     }
 }
 
@@ -93,11 +123,9 @@ impl HostPatterns {
         let mut errors = ErrorCollector::default();
         for (index, entry) in entries.iter().enumerate() {
             match parse_entry(entry) {
-                Ok(Pattern::Exact(authority)) => patterns
-                    .exact
-                    .entry(authority.host().clone())
-                    .or_default()
-                    .insert(authority.port(), index),
+                Ok(Pattern::Exact { host, port }) => {
+                    patterns.exact.entry(host).or_default().insert(port, index)
+                }
                 Ok(Pattern::Wildcard { suffix, port }) => patterns
                     .wildcards
                     .entry(suffix)
@@ -137,16 +165,26 @@ impl HostPatterns {
 
     /// As [`HostPatterns::matches`], for a host and port held separately (e.g. a TLS SNI).
     pub fn matches_host(&self, host: &Host, port: Option<u16>) -> Option<MatchedEntry<'_>> {
-        if let Some(index) = self.exact.get(host).and_then(|ports| ports.find(port)) {
+        self.find_by(host, |ports| ports.find(port))
+    }
+
+    /// The entry that allows an HTTP request for `host` on `port`, the port it targets: an entry
+    /// without a port covers only 80 and 443 ([`DEFAULT_WEB_PORTS`]), `host:*` every port.
+    pub fn matches_request(&self, host: &Host, port: u16) -> Option<MatchedEntry<'_>> {
+        self.find_by(host, |ports| ports.find_request(port))
+    }
+
+    fn find_by(
+        &self,
+        host: &Host,
+        find: impl Fn(&PortEntries) -> Option<usize>,
+    ) -> Option<MatchedEntry<'_>> {
+        if let Some(index) = self.exact.get(host).and_then(&find) {
             return self.matched(index, MatchKind::Exact);
         }
         let mut rest = host.name()?;
         while let Some((_, parent)) = rest.split_once('.') {
-            if let Some(index) = self
-                .wildcards
-                .get(parent)
-                .and_then(|ports| ports.find(port))
-            {
+            if let Some(index) = self.wildcards.get(parent).and_then(&find) {
                 return self.matched(index, MatchKind::Wildcard);
             }
             rest = parent;
@@ -162,8 +200,8 @@ impl HostPatterns {
 }
 
 enum Pattern {
-    Exact(Authority),
-    Wildcard { suffix: String, port: Option<u16> },
+    Exact { host: Host, port: EntryPort },
+    Wildcard { suffix: String, port: EntryPort },
 }
 
 const WILDCARD_SHAPE: &str = "a wildcard must be a whole leading \"*.\" label";
@@ -175,6 +213,10 @@ fn parse_entry(entry: &str) -> Result<Pattern, String> {
     let (is_wildcard, rest) = match entry.strip_prefix("*.") {
         Some(rest) => (true, rest),
         None => (false, entry),
+    };
+    let (rest, every_port) = match rest.strip_suffix(":*") {
+        Some(rest) => (rest, true),
+        None => (rest, false),
     };
     if rest.contains('*') {
         return Err(WILDCARD_SHAPE.to_string());
@@ -188,13 +230,22 @@ fn parse_entry(entry: &str) -> Result<Pattern, String> {
         }
         parsed => parsed.map_err(|error| error.to_string())?,
     };
+    let port = match (authority.port(), every_port) {
+        (Some(_), true) => return Err("write one port or \":*\", not both".to_string()),
+        (Some(port), false) => EntryPort::Exact(port),
+        (None, true) => EntryPort::Every,
+        (None, false) => EntryPort::Unwritten,
+    };
     if !is_wildcard {
-        return Ok(Pattern::Exact(authority));
+        return Ok(Pattern::Exact {
+            host: authority.host().clone(),
+            port,
+        });
     }
     match authority.host() {
         Host::Name(suffix) => Ok(Pattern::Wildcard {
             suffix: suffix.clone(),
-            port: authority.port(),
+            port,
         }),
         _ => Err("a wildcard covers names under a domain, not an IP address".to_string()),
     }
@@ -293,6 +344,64 @@ mod tests {
         for (request, expected) in cases {
             assert_eq!(lookup(&patterns, request), *expected, "{request:?}");
         }
+    }
+
+    #[test]
+    fn requests_match_port_less_entries_on_80_and_443_only_and_star_on_every_port() {
+        let patterns = compile(&[
+            "a.example",
+            "a.example:8443",
+            "*.b.example:*",
+            "c.example:*",
+            "c.example",
+        ]);
+        let cases: &[(&str, u16, Option<&str>)] = &[
+            ("a.example", 80, Some("a.example")),
+            ("a.example", 443, Some("a.example")),
+            ("a.example", 8443, Some("a.example:8443")),
+            ("a.example", 22, None),
+            ("x.b.example", 22, Some("*.b.example:*")),
+            ("x.b.example", 443, Some("*.b.example:*")),
+            // The port-less entry is reported where it applies, `:*` elsewhere.
+            ("c.example", 443, Some("c.example")),
+            ("c.example", 22, Some("c.example:*")),
+        ];
+        for (host, port, expected) in cases {
+            let host = Host::parse(host).unwrap();
+            assert_eq!(
+                patterns.matches_request(&host, *port).map(|m| m.entry),
+                *expected,
+                "{host}:{port}"
+            );
+        }
+        // Connections (and the subset tagger) keep "no port: every port", and `:*` is the same.
+        let host = Host::parse("c.example").unwrap();
+        assert_eq!(
+            patterns.matches_host(&host, Some(22)).map(|m| m.entry),
+            Some("c.example")
+        );
+        let host = Host::parse("x.b.example").unwrap();
+        assert_eq!(
+            patterns.matches_host(&host, Some(22)).map(|m| m.entry),
+            Some("*.b.example:*")
+        );
+    }
+
+    #[test]
+    fn a_star_port_goes_alone() {
+        let errors = HostPatterns::compile(
+            "hosts",
+            &["a.example:80:*".to_string(), "a.example:**".to_string()],
+        )
+        .unwrap_err();
+        let lines: Vec<String> = errors.iter().map(|error| error.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                r#"hosts[0]: "a.example:80:*": write one port or ":*", not both"#,
+                r#"hosts[1]: "a.example:**": a wildcard must be a whole leading "*." label"#,
+            ]
+        );
     }
 
     #[test]
