@@ -9,7 +9,11 @@ use std::time::Duration;
 use crate::client::{self, HttpRequest, HttpResponse, Protocol};
 use crate::compose::ComposeStack;
 use crate::gateways::APP_HOST;
-use crate::walkthrough::{json_lines, wait_for, Step};
+use crate::walkthrough::{
+    check_collected, check_each_logged_once, check_egress_decisions, check_egress_logged_once,
+    check_ingress_denial, check_routed_to_google, json_lines, note_response, read_until, Step,
+    EGRESS_HTTP_HOSTS, HTTP_STEPS_SENT,
+};
 
 pub fn walkthrough(stack: &ComposeStack) -> Vec<Step> {
     let ingress = match stack.ingress() {
@@ -48,25 +52,18 @@ fn send(step: &mut Step, ingress: SocketAddr, authority: &str, path: &str) -> Op
     step.note(format!(
         "GET http://{authority}{path} (via the ingress gateway at {ingress})"
     ));
-    match client::send(
+    let outcome = client::send(
         ingress,
         Protocol::Http1,
         None,
         &HttpRequest::get(authority, path),
-    ) {
-        Ok(response) => {
-            step.note(format!(
-                "→ {} {}",
-                response.status,
-                response.body_text().trim()
-            ));
-            Some(response)
-        }
-        Err(error) => {
-            step.check(false, format!("request failed: {error}"));
-            None
-        }
-    }
+    );
+    note_response(step, outcome)
+}
+
+/// Has command-runner call `http://{host}/` through its sidecar.
+fn fetch(step: &mut Step, ingress: SocketAddr, host: &str) -> Option<HttpResponse> {
+    send(step, ingress, APP_HOST, &format!("/fetch?host={host}"))
 }
 
 fn app_step(stack: &ComposeStack, ingress: SocketAddr) -> Step {
@@ -89,15 +86,7 @@ fn ingress_denial_step(stack: &ComposeStack, ingress: SocketAddr) -> Step {
     let host = "attacker.example.com";
     let mut step = Step::new("client → ingress gateway with a name it does not serve: denied");
     if let Some(response) = send(&mut step, ingress, host, "/") {
-        step.check(response.status == 403, "403 from the host-allowlist");
-        let reason = response
-            .header("x-gateway-wasm-denied-reason")
-            .unwrap_or("-")
-            .to_string();
-        step.check(
-            reason == "host_not_listed",
-            format!("reason header: {reason}"),
-        );
+        check_ingress_denial(&mut step, &response);
     }
     let reached = printed_records(stack, "command-runner")
         .iter()
@@ -110,12 +99,8 @@ fn egress_allowed_step(stack: &ComposeStack, ingress: SocketAddr, host: &str) ->
     let mut step = Step::new(format!(
         "command-runner → sidecar → egress gateway → {host}: allowed, tagged `google`"
     ));
-    if let Some(response) = send(&mut step, ingress, APP_HOST, &format!("/fetch?host={host}")) {
-        step.check(response.status == 200, "200 through both gateways");
-        step.check(
-            response.header("x-egress-upstream") == Some("google"),
-            "the egress gateway routed it to the `google` subset",
-        );
+    if let Some(response) = fetch(&mut step, ingress, host) {
+        check_routed_to_google(&mut step, &response);
     }
     let tagged = printed_records(stack, "google-standin")
         .iter()
@@ -144,7 +129,7 @@ fn unregistered_host_step(stack: &ComposeStack, ingress: SocketAddr, host: &str)
     let mut step = Step::new(format!(
         "command-runner → sidecar → {host} (no ServiceEntry): stopped at the sidecar"
     ));
-    if let Some(response) = send(&mut step, ingress, APP_HOST, &format!("/fetch?host={host}")) {
+    if let Some(response) = fetch(&mut step, ingress, host) {
         step.check(
             response.status == 502,
             "502 from the sidecar's block_all route (REGISTRY_ONLY)",
@@ -158,7 +143,7 @@ fn egress_denied_step(stack: &ComposeStack, ingress: SocketAddr, host: &str) -> 
     let mut step = Step::new(format!(
         "command-runner → sidecar → egress gateway → {host} (a ServiceEntry, not allowlisted): denied"
     ));
-    if let Some(response) = send(&mut step, ingress, APP_HOST, &format!("/fetch?host={host}")) {
+    if let Some(response) = fetch(&mut step, ingress, host) {
         step.check(response.status == 403, "403 from the egress host-allowlist");
     }
     check_internet_untouched(&mut step, stack);
@@ -243,70 +228,16 @@ fn access_log_step(stack: &ComposeStack) -> Step {
         "the egress gateway logged every request and connection as JSON (docker compose logs)",
     );
     // A connection's record is written when it closes; the file logger flushes every second.
-    let records = wait_for(Duration::from_secs(10), || {
-        let records = printed_records(stack, "egress-gateway");
-        (records.len() >= 5).then_some(records)
-    })
-    .unwrap_or_else(|| printed_records(stack, "egress-gateway"));
+    let records = read_until(
+        Duration::from_secs(10),
+        || printed_records(stack, "egress-gateway"),
+        |records| records.len() >= 5,
+    );
     for record in &records {
         step.note(record.to_string());
     }
-    let decision =
-        |record: &serde_json::Value| record["allowlist"]["decision"].as_str().map(str::to_string);
-    step.check(
-        records
-            .iter()
-            .any(|r| r["subset"] == "google" && decision(r).as_deref() == Some("allowed")),
-        "an allowed request, tagged google",
-    );
-    step.check(
-        records.iter().any(|r| {
-            r["authority"] == "evil.example.com"
-                && decision(r).as_deref() == Some("denied")
-                && r["upstream_host"].is_null()
-        }),
-        "the denied request, with its decision and no upstream host",
-    );
-    step.check(
-        records
-            .iter()
-            .any(|r| r["requested_server_name"] == "www.google.com" && r["method"].is_null()),
-        "a TLS passthrough connection record",
-    );
-    step.check(
-        records.iter().any(|r| {
-            r["requested_server_name"] == "evil.example.com"
-                && decision(r).as_deref() == Some("denied")
-                && r["upstream_host"].is_null()
-        }),
-        "the closed TLS connection's record, with its decision and no upstream host",
-    );
-    // What reached the gateway: three HTTP requests, two TLS connections (the unregistered host
-    // and the SNI-less connection stopped at the sidecar), each logged once.
-    let requests = |host: &str| {
-        records
-            .iter()
-            .filter(|r| r["authority"] == host && !r["method"].is_null())
-            .count()
-    };
-    let connections = |sni: &str| {
-        records
-            .iter()
-            .filter(|r| r["requested_server_name"] == sni && r["method"].is_null())
-            .count()
-    };
-    step.check(
-        records.len() == 5
-            && ["www.google.com", "google.com", "evil.example.com"]
-                .iter()
-                .all(|host| requests(host) == 1)
-            && connections("www.google.com") == 1
-            && connections("evil.example.com") == 1,
-        format!(
-            "each request and connection logged once, none for example.org ({} records)",
-            records.len()
-        ),
-    );
+    check_egress_decisions(&mut step, &records, true);
+    check_egress_logged_once(&mut step, &records);
     step
 }
 
@@ -314,40 +245,21 @@ fn access_log_step(stack: &ComposeStack) -> Step {
 fn ingress_access_log_step(stack: &ComposeStack) -> Step {
     let mut step =
         Step::new("the ingress gateway logged every request once, as JSON (docker compose logs)");
-    let sent = [
-        (APP_HOST, "/"),
-        ("attacker.example.com", "/"),
-        (APP_HOST, "/fetch?host=www.google.com"),
-        (APP_HOST, "/fetch?host=google.com"),
-        (APP_HOST, "/fetch?host=example.org"),
-        (APP_HOST, "/fetch?host=evil.example.com"),
-        (APP_HOST, "/direct?host=www.google.com"),
-        (APP_HOST, "/tls?sni=www.google.com"),
-        (APP_HOST, "/tls?sni=evil.example.com"),
-        (APP_HOST, "/tls"),
-    ];
-    let records = wait_for(Duration::from_secs(10), || {
-        let records = printed_records(stack, "ingress-gateway");
-        (records.len() >= sent.len()).then_some(records)
-    })
-    .unwrap_or_else(|| printed_records(stack, "ingress-gateway"));
-    let count = |authority: &str, path: &str| {
-        records
-            .iter()
-            .filter(|r| r["authority"] == authority && r["path"] == path)
-            .count()
-    };
-    step.check(
-        records.len() == sent.len()
-            && sent
-                .iter()
-                .all(|(authority, path)| count(authority, path) == 1),
-        format!(
-            "{} records, one per request ({} records)",
-            sent.len(),
-            records.len()
-        ),
+    let sent: Vec<(&str, &str)> = HTTP_STEPS_SENT
+        .into_iter()
+        .chain([
+            (APP_HOST, "/direct?host=www.google.com"),
+            (APP_HOST, "/tls?sni=www.google.com"),
+            (APP_HOST, "/tls?sni=evil.example.com"),
+            (APP_HOST, "/tls"),
+        ])
+        .collect();
+    let records = read_until(
+        Duration::from_secs(10),
+        || printed_records(stack, "ingress-gateway"),
+        |records| records.len() >= sent.len(),
     );
+    check_each_logged_once(&mut step, &records, &sent);
     step
 }
 
@@ -362,29 +274,19 @@ fn collector_step(stack: &ComposeStack) -> Step {
             .flat_map(|batch| json_lines(batch["body"].as_str().unwrap_or_default()))
             .collect()
     };
-    let received = wait_for(Duration::from_secs(10), || {
-        let received = batches();
-        (collected(&received).len() >= 3).then_some(received)
-    })
-    .unwrap_or_else(batches);
+    let received = read_until(Duration::from_secs(10), batches, |received| {
+        collected(received).len() >= EGRESS_HTTP_HOSTS.len()
+    });
     let records = collected(&received);
-    step.note(format!(
-        "{} POST(s) to the collector, {} record(s)",
-        received.len(),
-        records.len()
-    ));
-    step.check(
-        !received.is_empty()
-            && received
-                .iter()
-                .all(|batch| batch["method"] == "POST" && batch["path"] == "/logs"),
-        "NDJSON POSTs to /logs",
-    );
-    for host in ["www.google.com", "google.com", "evil.example.com"] {
-        step.check(
-            records.iter().any(|r| r["authority"] == host),
-            format!("the record of the request for {host}"),
-        );
-    }
+    let received: Vec<(&str, &str)> = received
+        .iter()
+        .map(|batch| {
+            (
+                batch["method"].as_str().unwrap_or_default(),
+                batch["path"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    check_collected(&mut step, &received, &records);
     step
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use crate::client::{self, HttpRequest, Protocol};
+use crate::client::{self, HttpRequest, HttpResponse, Protocol};
 use crate::envoy::{Envoy, EnvoyOptions};
 use crate::modules;
 use crate::paths;
@@ -228,30 +228,37 @@ fn command_runner(sidecar: Arc<OnceLock<SocketAddr>>) -> Responder {
         let Some(sidecar) = sidecar.get() else {
             return Reply::new(503, "command-runner: sidecar not up yet\n");
         };
-        match client::send(
+        relayed_reply(client::send(
             *sidecar,
             Protocol::Http1,
             None,
             &HttpRequest::get(&host, "/"),
-        ) {
-            Ok(response) => {
-                let mut reply = Reply::new(response.status, response.body.clone());
-                if let Some(upstream) = response.header("x-upstream") {
-                    reply
-                        .headers
-                        .push(("x-egress-upstream".to_string(), upstream.to_string()));
-                }
-                reply
-            }
-            Err(error) => Reply::new(
-                502,
-                format!("command-runner: egress call failed: {error}\n"),
-            ),
-        }
+        ))
     })
 }
 
-fn query_param(path: &str, name: &str) -> Option<String> {
+/// command-runner's answer to an outbound call: what came back, naming the stand-in that served
+/// it as `x-egress-upstream`, or 502 with the error.
+pub fn relayed_reply(outcome: Result<HttpResponse>) -> Reply {
+    match outcome {
+        Ok(response) => {
+            let mut reply = Reply::new(response.status, response.body.clone());
+            if let Some(upstream) = response.header("x-upstream") {
+                reply
+                    .headers
+                    .push(("x-egress-upstream".to_string(), upstream.to_string()));
+            }
+            reply
+        }
+        Err(error) => Reply::new(
+            502,
+            format!("command-runner: outbound call failed: {error}\n"),
+        ),
+    }
+}
+
+/// The value of query parameter `name` in a request's `path`.
+pub fn query_param(path: &str, name: &str) -> Option<String> {
     let query = path.split_once('?')?.1;
     query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=')?;

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::client::{self, HttpRequest, Protocol, TlsClient};
+use crate::client::{self, HttpRequest, HttpResponse, Protocol, TlsClient};
 use crate::gateways::{LocalGateways, APP_HOST};
 use crate::upstream::Upstream;
 
@@ -79,12 +79,20 @@ pub fn walkthrough(gateways: &LocalGateways) -> Vec<Step> {
 }
 
 /// Sends `request` over HTTP/1.1, noting the exchange in `step`.
-fn send(step: &mut Step, addr: SocketAddr, request: &HttpRequest) -> Option<client::HttpResponse> {
+fn send(step: &mut Step, addr: SocketAddr, request: &HttpRequest) -> Option<HttpResponse> {
     step.note(format!(
         "GET http://{}{} (via {addr})",
         request.authority, request.path
     ));
-    match client::send(addr, Protocol::Http1, None, request) {
+    note_response(step, client::send(addr, Protocol::Http1, None, request))
+}
+
+/// Notes in `step` what came back, or checks off the request as failed.
+pub(crate) fn note_response(
+    step: &mut Step,
+    outcome: crate::Result<HttpResponse>,
+) -> Option<HttpResponse> {
+    match outcome {
         Ok(response) => {
             step.note(format!(
                 "→ {} {}",
@@ -120,15 +128,7 @@ fn ingress_denial_step(gateways: &LocalGateways, ingress: SocketAddr) -> Step {
         ingress,
         &HttpRequest::get("attacker.example.com", "/"),
     ) {
-        step.check(response.status == 403, "403 from the host-allowlist");
-        let reason = response
-            .header("x-gateway-wasm-denied-reason")
-            .unwrap_or("-")
-            .to_string();
-        step.check(
-            reason == "host_not_listed",
-            format!("reason header: {reason}"),
-        );
+        check_ingress_denial(&mut step, &response);
     }
     step.check(
         gateways.app.requests().len() == before,
@@ -144,11 +144,7 @@ fn egress_allowed_step(gateways: &LocalGateways, ingress: SocketAddr, host: &str
     let before = gateways.google.requests().len();
     let request = HttpRequest::get(APP_HOST, &format!("/fetch?host={host}"));
     if let Some(response) = send(&mut step, ingress, &request) {
-        step.check(response.status == 200, "200 through both gateways");
-        step.check(
-            response.header("x-egress-upstream") == Some("google"),
-            "the egress gateway routed it to the `google` subset",
-        );
+        check_routed_to_google(&mut step, &response);
     }
     let arrived = new_requests(&gateways.google, before);
     let tagged = arrived
@@ -211,24 +207,17 @@ fn passthrough_allowed_step(gateways: &LocalGateways, sidecar_tls: SocketAddr, h
     step.note(format!(
         "TLS to the sidecar's {sidecar_tls} with SNI {host}, end to end with the stand-in"
     ));
-    match client::send(
+    let outcome = client::send(
         sidecar_tls,
         Protocol::Http1,
         Some(&tls),
         &HttpRequest::get(host, "/"),
-    ) {
-        Ok(response) => {
-            step.note(format!(
-                "→ {} {}",
-                response.status,
-                response.body_text().trim()
-            ));
-            step.check(
-                response.status == 200,
-                "200 from the stand-in, over TLS it terminated itself",
-            );
-        }
-        Err(error) => step.check(false, format!("request failed: {error}")),
+    );
+    if let Some(response) = note_response(&mut step, outcome) {
+        step.check(
+            response.status == 200,
+            "200 from the stand-in, over TLS it terminated itself",
+        );
     }
     let saw_sni = gateways
         .google_tls
@@ -275,71 +264,17 @@ fn access_log_step(gateways: &LocalGateways) -> Step {
     let path = LocalGateways::access_log_path(&gateways.egress);
     step.note(format!("{}:", path.display()));
     // A connection's record is written when it closes, just after the client sees it closed.
-    let records = wait_for(Duration::from_secs(5), || {
-        let records = json_lines(&std::fs::read_to_string(&path).unwrap_or_default());
-        (records.len() >= 5).then_some(records)
-    })
-    .unwrap_or_else(|| json_lines(&std::fs::read_to_string(&path).unwrap_or_default()));
+    let read = || json_lines(&std::fs::read_to_string(&path).unwrap_or_default());
+    let records = read_until(Duration::from_secs(5), read, |records| records.len() >= 5);
     for record in &records {
         step.note(record.to_string());
     }
-    let decision =
-        |record: &serde_json::Value| record["allowlist"]["decision"].as_str().map(str::to_string);
-    step.check(
-        records
-            .iter()
-            .any(|r| r["subset"] == "google" && decision(r).as_deref() == Some("allowed")),
-        "an allowed request, tagged google",
-    );
-    step.check(
-        records.iter().any(|r| {
-            r["authority"] == "evil.example.com" && decision(r).as_deref() == Some("denied")
-        }),
-        "the denied request, with its decision",
-    );
-    step.check(
-        records
-            .iter()
-            .any(|r| r["requested_server_name"] == "www.google.com" && r["method"].is_null()),
-        "a TLS passthrough connection record",
-    );
-    step.check(
-        records.iter().any(|r| {
-            r["requested_server_name"] == "evil.example.com"
-                && decision(r).as_deref() == Some("denied")
-        }),
-        "the closed TLS connection's record, with its decision",
-    );
+    check_egress_decisions(&mut step, &records, false);
     step.check(
         records.iter().all(|r| r["authority"] != "example.org"),
         "no record of the unregistered host: it never left the sidecar",
     );
-    // What reached the gateway: three HTTP requests, two TLS connections (the unregistered host and
-    // the SNI-less connection stopped at the sidecar), each logged once.
-    let requests = |host: &str| {
-        records
-            .iter()
-            .filter(|r| r["authority"] == host && !r["method"].is_null())
-            .count()
-    };
-    let connections = |sni: &str| {
-        records
-            .iter()
-            .filter(|r| r["requested_server_name"] == sni && r["method"].is_null())
-            .count()
-    };
-    step.check(
-        records.len() == 5
-            && ["www.google.com", "google.com", "evil.example.com"]
-                .iter()
-                .all(|host| requests(host) == 1)
-            && connections("www.google.com") == 1
-            && connections("evil.example.com") == 1,
-        format!(
-            "each request and connection logged once ({} records)",
-            records.len()
-        ),
-    );
+    check_egress_logged_once(&mut step, &records);
     step
 }
 
@@ -349,34 +284,13 @@ fn ingress_access_log_step(gateways: &LocalGateways) -> Step {
     let mut step = Step::new("the ingress gateway logged every request once, as JSON");
     let path = LocalGateways::access_log_path(&gateways.ingress);
     let read = || json_lines(&std::fs::read_to_string(&path).unwrap_or_default());
-    let records = wait_for(Duration::from_secs(5), || {
-        Some(read()).filter(|records| records.len() >= 6)
-    })
-    .unwrap_or_else(read);
+    let records = read_until(Duration::from_secs(5), read, |records| {
+        records.len() >= HTTP_STEPS_SENT.len()
+    });
     for record in &records {
         step.note(record.to_string());
     }
-    let count = |authority: &str, path: &str| {
-        records
-            .iter()
-            .filter(|r| r["authority"] == authority && r["path"] == path)
-            .count()
-    };
-    let fetches = [
-        "www.google.com",
-        "google.com",
-        "example.org",
-        "evil.example.com",
-    ];
-    step.check(
-        records.len() == 6
-            && count(APP_HOST, "/") == 1
-            && count("attacker.example.com", "/") == 1
-            && fetches
-                .iter()
-                .all(|host| count(APP_HOST, &format!("/fetch?host={host}")) == 1),
-        format!("six records, one per request ({} records)", records.len()),
-    );
+    check_each_logged_once(&mut step, &records, &HTTP_STEPS_SENT);
     step
 }
 
@@ -393,11 +307,160 @@ fn collector_step(gateways: &LocalGateways) -> Step {
             .flat_map(|batch| json_lines(&String::from_utf8_lossy(&batch.body)))
             .collect()
     };
-    let records = wait_for(Duration::from_secs(5), || {
-        Some(collected()).filter(|r| r.len() >= 3)
-    })
-    .unwrap_or_else(collected);
+    let records = read_until(Duration::from_secs(5), collected, |records| {
+        records.len() >= EGRESS_HTTP_HOSTS.len()
+    });
     let batches = gateways.collector.requests();
+    let batches: Vec<(&str, &str)> = batches
+        .iter()
+        .map(|batch| (batch.method.as_str(), batch.path.as_str()))
+        .collect();
+    check_collected(&mut step, &batches, &records);
+    step
+}
+
+/// Checks that the ingress gateway's host-allowlist denied `response`, with the reason in a header.
+pub(crate) fn check_ingress_denial(step: &mut Step, response: &HttpResponse) {
+    step.check(response.status == 403, "403 from the host-allowlist");
+    let reason = response
+        .header("x-gateway-wasm-denied-reason")
+        .unwrap_or("-")
+        .to_string();
+    step.check(
+        reason == "host_not_listed",
+        format!("reason header: {reason}"),
+    );
+}
+
+/// Checks that `response` came through both gateways from the egress gateway's `google` subset.
+pub(crate) fn check_routed_to_google(step: &mut Step, response: &HttpResponse) {
+    step.check(response.status == 200, "200 through both gateways");
+    step.check(
+        response.header("x-egress-upstream") == Some("google"),
+        "the egress gateway routed it to the `google` subset",
+    );
+}
+
+/// What the HTTP steps of the walk-through send to the ingress gateway: (authority, path).
+pub(crate) const HTTP_STEPS_SENT: [(&str, &str); 6] = [
+    (APP_HOST, "/"),
+    ("attacker.example.com", "/"),
+    (APP_HOST, "/fetch?host=www.google.com"),
+    (APP_HOST, "/fetch?host=google.com"),
+    (APP_HOST, "/fetch?host=example.org"),
+    (APP_HOST, "/fetch?host=evil.example.com"),
+];
+
+/// The hosts the walk-through's HTTP requests through the egress gateway were for.
+pub(crate) const EGRESS_HTTP_HOSTS: [&str; 3] =
+    ["www.google.com", "google.com", "evil.example.com"];
+
+/// Checks the egress gateway's access-log decisions: an allowed request tagged google, the denied
+/// request, the TLS passthrough connection and the closed one. `and_no_upstream_host`: also check
+/// that the denied request's and connection's records name no upstream host.
+pub(crate) fn check_egress_decisions(
+    step: &mut Step,
+    records: &[serde_json::Value],
+    and_no_upstream_host: bool,
+) {
+    let decision =
+        |record: &serde_json::Value| record["allowlist"]["decision"].as_str().map(str::to_string);
+    let denied = |record: &serde_json::Value| {
+        decision(record).as_deref() == Some("denied")
+            && (!and_no_upstream_host || record["upstream_host"].is_null())
+    };
+    let with_upstream = if and_no_upstream_host {
+        " and no upstream host"
+    } else {
+        ""
+    };
+    step.check(
+        records
+            .iter()
+            .any(|r| r["subset"] == "google" && decision(r).as_deref() == Some("allowed")),
+        "an allowed request, tagged google",
+    );
+    step.check(
+        records
+            .iter()
+            .any(|r| r["authority"] == "evil.example.com" && denied(r)),
+        format!("the denied request, with its decision{with_upstream}"),
+    );
+    step.check(
+        records
+            .iter()
+            .any(|r| r["requested_server_name"] == "www.google.com" && r["method"].is_null()),
+        "a TLS passthrough connection record",
+    );
+    step.check(
+        records
+            .iter()
+            .any(|r| r["requested_server_name"] == "evil.example.com" && denied(r)),
+        format!("the closed TLS connection's record, with its decision{with_upstream}"),
+    );
+}
+
+/// Checks that the egress gateway logged once each of what reached it, and nothing else: three
+/// HTTP requests, two TLS connections (the unregistered host and the SNI-less connection stopped
+/// at the sidecar).
+pub(crate) fn check_egress_logged_once(step: &mut Step, records: &[serde_json::Value]) {
+    let requests = |host: &str| {
+        records
+            .iter()
+            .filter(|r| r["authority"] == host && !r["method"].is_null())
+            .count()
+    };
+    let connections = |sni: &str| {
+        records
+            .iter()
+            .filter(|r| r["requested_server_name"] == sni && r["method"].is_null())
+            .count()
+    };
+    step.check(
+        records.len() == 5
+            && EGRESS_HTTP_HOSTS.iter().all(|host| requests(host) == 1)
+            && connections("www.google.com") == 1
+            && connections("evil.example.com") == 1,
+        format!(
+            "each request and connection logged once, none for example.org ({} records)",
+            records.len()
+        ),
+    );
+}
+
+/// Checks that the ingress gateway's `records` hold each request `sent` (authority, path) once,
+/// and nothing else.
+pub(crate) fn check_each_logged_once(
+    step: &mut Step,
+    records: &[serde_json::Value],
+    sent: &[(&str, &str)],
+) {
+    let count = |authority: &str, path: &str| {
+        records
+            .iter()
+            .filter(|r| r["authority"] == authority && r["path"] == path)
+            .count()
+    };
+    step.check(
+        records.len() == sent.len()
+            && sent
+                .iter()
+                .all(|(authority, path)| count(authority, path) == 1),
+        format!(
+            "{} records, one per request ({} records)",
+            sent.len(),
+            records.len()
+        ),
+    );
+}
+
+/// Checks what the log collector received: NDJSON `batches` (method, path) POSTed to /logs, and
+/// in their `records` one for each HTTP request through the egress gateway.
+pub(crate) fn check_collected(
+    step: &mut Step,
+    batches: &[(&str, &str)],
+    records: &[serde_json::Value],
+) {
     step.note(format!(
         "{} POST(s) to the collector, {} record(s)",
         batches.len(),
@@ -407,16 +470,15 @@ fn collector_step(gateways: &LocalGateways) -> Step {
         !batches.is_empty()
             && batches
                 .iter()
-                .all(|b| b.method == "POST" && b.path == "/logs"),
+                .all(|(method, path)| *method == "POST" && *path == "/logs"),
         "NDJSON POSTs to /logs",
     );
-    for host in ["www.google.com", "google.com", "evil.example.com"] {
+    for host in EGRESS_HTTP_HOSTS {
         step.check(
             records.iter().any(|r| r["authority"] == host),
             format!("the record of the request for {host}"),
         );
     }
-    step
 }
 
 pub(crate) fn json_lines(text: &str) -> Vec<serde_json::Value> {
@@ -429,8 +491,17 @@ fn new_requests(upstream: &Upstream, before: usize) -> Vec<crate::upstream::Reco
     upstream.requests().into_iter().skip(before).collect()
 }
 
+/// Reads with `read` until `ready` holds for what it gives or `timeout` passes; then what it gives.
+pub(crate) fn read_until<T>(
+    timeout: Duration,
+    mut read: impl FnMut() -> T,
+    ready: impl Fn(&T) -> bool,
+) -> T {
+    wait_for(timeout, || Some(read()).filter(&ready)).unwrap_or_else(read)
+}
+
 /// Polls `probe` every 50 ms until it gives a value or `timeout` passes.
-pub(crate) fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = probe() {

@@ -19,6 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use e2e::client::{self, HttpRequest, Protocol, TlsClient};
+use e2e::gateways::{query_param, relayed_reply};
 use e2e::upstream::{fixed_status, RecordedRequest, Reply, Responder, Upstream};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -134,21 +135,7 @@ fn command_runner(
         } else {
             return Reply::new(200, "command-runner: hello\n");
         };
-        match outcome {
-            Ok(response) => {
-                let mut reply = Reply::new(response.status, response.body.clone());
-                if let Some(upstream) = response.header("x-upstream") {
-                    reply
-                        .headers
-                        .push(("x-egress-upstream".to_string(), upstream.to_string()));
-                }
-                reply
-            }
-            Err(error) => Reply::new(
-                502,
-                format!("command-runner: outbound call failed: {error}\n"),
-            ),
-        }
+        relayed_reply(outcome)
     })
 }
 
@@ -158,14 +145,6 @@ fn resolve(host_port: &str) -> Result<SocketAddr, String> {
         .map_err(|error| format!("cannot resolve {host_port}: {error}"))?
         .next()
         .ok_or_else(|| format!("{host_port} resolves to no address"))
-}
-
-fn query_param(path: &str, name: &str) -> Option<String> {
-    let query = path.split_once('?')?.1;
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        (key == name).then(|| value.to_string())
-    })
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
