@@ -5,7 +5,7 @@
 //! the end-to-end tests run the same thing.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use crate::client::{self, HttpRequest, HttpResponse, Protocol};
@@ -112,21 +112,19 @@ impl LocalGateways {
         let collector = Upstream::start("log-collector")?;
 
         let egress_dir = Envoy::work_dir("egress")?;
-        let egress_vars = common_vars(ports.egress_admin)
-            .set(
-                "ACCESS_LOG_PATH",
-                egress_dir.path().join("access.log").display(),
-            )
-            .set("EGRESS_HTTP_PORT", ports.egress_http)
-            .set("EGRESS_TLS_PORT", ports.egress_tls)
-            .set("GOOGLE_HOST", "127.0.0.1")
-            .set("GOOGLE_PORT", google.port())
-            .set("GOOGLE_TLS_PORT", google_tls.port())
-            .set("INTERNET_HOST", "127.0.0.1")
-            .set("INTERNET_PORT", internet.port())
-            .set("INTERNET_TLS_PORT", internet_tls.port())
-            .set("COLLECTOR_HOST", "127.0.0.1")
-            .set("COLLECTOR_PORT", collector.port());
+        let egress_vars = egress_gateway_vars(
+            ports.egress_admin,
+            ports.egress_http,
+            ports.egress_tls,
+            &egress_dir.path().join("access.log"),
+            EgressUpstreamPorts {
+                google: google.port(),
+                google_tls: google_tls.port(),
+                internet: internet.port(),
+                internet_tls: internet_tls.port(),
+                collector: collector.port(),
+            },
+        );
         let egress = Envoy::start_in(
             EnvoyOptions::new("egress", render("egress-gateway.yaml", &egress_vars)?),
             egress_dir,
@@ -206,11 +204,61 @@ impl LocalGateways {
     }
 }
 
-fn common_vars(admin_port: u16) -> Vars {
+/// The placeholders every rendered configuration has: where it binds, its admin port and where
+/// the modules are.
+pub fn common_vars(admin_port: u16) -> Vars {
     Vars::new()
         .set("BIND_ADDRESS", "127.0.0.1")
         .set("ADMIN_PORT", admin_port)
         .set("WASM_DIR", paths::wasm_dir().display())
+}
+
+/// The local stand-ins behind an egress gateway, all on 127.0.0.1: the `google` subset and the
+/// rest of the internet (over HTTP and HTTPS), and the access log's collector.
+#[derive(Debug, Clone, Copy)]
+pub struct EgressUpstreamPorts {
+    pub google: u16,
+    pub google_tls: u16,
+    pub internet: u16,
+    pub internet_tls: u16,
+    pub collector: u16,
+}
+
+impl EgressUpstreamPorts {
+    /// Stand-ins over HTTP only, for a gateway no TLS is sent through: the TLS ports are the HTTP
+    /// ones, never reached.
+    pub fn http_only(google: u16, internet: u16, collector: u16) -> Self {
+        Self {
+            google,
+            google_tls: google,
+            internet,
+            internet_tls: internet,
+            collector,
+        }
+    }
+}
+
+/// The placeholders of a rendered egress gateway configuration (`gateways/egress-gateway.yaml`
+/// and its variants): its own ports, its access log file and the stand-ins it sends to.
+pub fn egress_gateway_vars(
+    admin_port: u16,
+    http_port: u16,
+    tls_port: u16,
+    access_log: &Path,
+    upstreams: EgressUpstreamPorts,
+) -> Vars {
+    common_vars(admin_port)
+        .set("ACCESS_LOG_PATH", access_log.display())
+        .set("EGRESS_HTTP_PORT", http_port)
+        .set("EGRESS_TLS_PORT", tls_port)
+        .set("GOOGLE_HOST", "127.0.0.1")
+        .set("GOOGLE_PORT", upstreams.google)
+        .set("GOOGLE_TLS_PORT", upstreams.google_tls)
+        .set("INTERNET_HOST", "127.0.0.1")
+        .set("INTERNET_PORT", upstreams.internet)
+        .set("INTERNET_TLS_PORT", upstreams.internet_tls)
+        .set("COLLECTOR_HOST", "127.0.0.1")
+        .set("COLLECTOR_PORT", upstreams.collector)
 }
 
 fn render(file: &str, vars: &Vars) -> Result<String> {

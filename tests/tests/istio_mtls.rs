@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use e2e::client::{self, HttpRequest, Protocol, TlsClient};
 use e2e::envoy::{Envoy, EnvoyOptions};
+use e2e::gateways::{common_vars, egress_gateway_vars, EgressUpstreamPorts};
 use e2e::json_lines;
 use e2e::modules;
 use e2e::paths;
@@ -60,29 +61,15 @@ impl MutualTls {
         let google = Upstream::start("google").unwrap();
         let internet = Upstream::start("internet").unwrap();
         let collector = Upstream::start("log-collector").unwrap();
-        let common = || {
-            Vars::new()
-                .set("BIND_ADDRESS", "127.0.0.1")
-                .set("ADMIN_PORT", 0)
-                .set("WASM_DIR", paths::wasm_dir().display())
-        };
         let egress_dir = Envoy::work_dir("egress-mtls").unwrap();
-        let egress_vars = common()
-            .set(
-                "ACCESS_LOG_PATH",
-                egress_dir.path().join("access.log").display(),
-            )
-            .set("CERT_DIR", gateway_certs.display())
-            .set("EGRESS_HTTP_PORT", 0)
-            .set("EGRESS_TLS_PORT", 0)
-            .set("GOOGLE_HOST", "127.0.0.1")
-            .set("GOOGLE_PORT", google.port())
-            .set("GOOGLE_TLS_PORT", google.port())
-            .set("INTERNET_HOST", "127.0.0.1")
-            .set("INTERNET_PORT", internet.port())
-            .set("INTERNET_TLS_PORT", internet.port())
-            .set("COLLECTOR_HOST", "127.0.0.1")
-            .set("COLLECTOR_PORT", collector.port());
+        let egress_vars = egress_gateway_vars(
+            0,
+            0,
+            0,
+            &egress_dir.path().join("access.log"),
+            EgressUpstreamPorts::http_only(google.port(), internet.port(), collector.port()),
+        )
+        .set("CERT_DIR", gateway_certs.display());
         let egress = Envoy::start_in(
             EnvoyOptions::new(
                 "egress-mtls",
@@ -91,7 +78,7 @@ impl MutualTls {
             egress_dir,
         )
         .unwrap();
-        let sidecar_vars = common()
+        let sidecar_vars = common_vars(0)
             .set("CERT_DIR", sidecar_certs.display())
             .set("SIDECAR_HTTP_PORT", 0)
             .set("SIDECAR_TLS_PORT", 0)
@@ -131,6 +118,19 @@ impl MutualTls {
         .unwrap()
     }
 
+    /// `fetch`, answered 200: else the failure shows the body and both proxies' logs.
+    fn fetch_ok(&self, host: &str) -> client::HttpResponse {
+        let response = self.fetch(host);
+        assert_eq!(
+            response.status,
+            200,
+            "{host}: {}\n{}",
+            response.body_text(),
+            self.logs()
+        );
+        response
+    }
+
     fn logs(&self) -> String {
         format!(
             "egress:\n{}\nsidecar:\n{}",
@@ -160,14 +160,7 @@ fn render(file: &str, vars: &Vars) -> String {
 fn istio_mutual_tls_without_sni_lets_both_google_hosts_out() {
     let mesh = MutualTls::start("mtls/sidecar.yaml");
     for host in ["www.google.com", "google.com"] {
-        let response = mesh.fetch(host);
-        assert_eq!(
-            response.status,
-            200,
-            "{host}: {}\n{}",
-            response.body_text(),
-            mesh.logs()
-        );
+        let response = mesh.fetch_ok(host);
         assert_eq!(response.header("x-upstream"), Some("google"), "{host}");
     }
     let arrived = mesh.google.requests();
@@ -191,14 +184,7 @@ fn istio_mutual_tls_without_sni_lets_both_google_hosts_out() {
 fn istio_mutual_tls_with_sni_sends_that_host_for_every_request() {
     let mesh = MutualTls::start("mtls/with-sni/sidecar.yaml");
     for host in ["www.google.com", "google.com"] {
-        let response = mesh.fetch(host);
-        assert_eq!(
-            response.status,
-            200,
-            "{host}: {}\n{}",
-            response.body_text(),
-            mesh.logs()
-        );
+        mesh.fetch_ok(host);
     }
     assert_eq!(mesh.google.requests().len(), 2);
     let records = mesh.records(2);

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use e2e::envoy::{Envoy, EnvoyOptions};
+use e2e::gateways::{egress_gateway_vars, EgressUpstreamPorts};
 use e2e::paths;
-use e2e::template::{self, Vars};
+use e2e::template;
 use e2e::upstream::{Reply, Responder, Upstream};
 
 use crate::system_packages::Purpose;
@@ -275,22 +276,14 @@ impl SoakGateway {
         });
         let collector = Upstream::start_unrecorded("log-collector", counting)?;
         let dir = Envoy::work_dir("soak")?;
-        let vars = Vars::new()
-            .set("BIND_ADDRESS", "127.0.0.1")
-            .set("ADMIN_PORT", 0)
-            .set("WASM_DIR", paths::wasm_dir().display())
-            .set("ACCESS_LOG_PATH", dir.path().join("access.log").display())
-            .set("EGRESS_HTTP_PORT", 0)
-            .set("EGRESS_TLS_PORT", 0)
-            .set("GOOGLE_HOST", "127.0.0.1")
-            .set("GOOGLE_PORT", google.port())
-            // No TLS in the mix: the TLS stand-ins are never reached.
-            .set("GOOGLE_TLS_PORT", google.port())
-            .set("INTERNET_HOST", "127.0.0.1")
-            .set("INTERNET_PORT", internet.port())
-            .set("INTERNET_TLS_PORT", internet.port())
-            .set("COLLECTOR_HOST", "127.0.0.1")
-            .set("COLLECTOR_PORT", collector.port());
+        let vars = egress_gateway_vars(
+            0,
+            0,
+            0,
+            &dir.path().join("access.log"),
+            // No TLS in the mix.
+            EgressUpstreamPorts::http_only(google.port(), internet.port(), collector.port()),
+        );
         let bootstrap = template::render_file(
             &paths::gateway_configs_dir().join("egress-gateway.yaml"),
             &vars,

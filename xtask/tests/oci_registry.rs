@@ -454,14 +454,9 @@ fn both_variants_push_to_a_real_registry_and_pull_back_byte_identical() {
         let overlay =
             std::fs::read_to_string(out.join("pinned-overlay").join("kustomization.yaml")).unwrap();
         for filter in ["host-allowlist", "access-log"] {
-            let digest = &pushed
-                .iter()
-                .find(|(name, _)| name.contains(&format!("/{filter}:")))
-                .unwrap()
-                .1;
+            let digest = pushed_digest_hex(&pushed, filter);
             let patch = format!(
-                "      name: {filter}\n    patch: |-\n      - op: add\n        path: /spec/url\n        value: oci://{repository}/{filter}:{tag}\n      - op: add\n        path: /spec/sha256\n        value: {}\n",
-                digest.trim_start_matches("sha256:")
+                "      name: {filter}\n    patch: |-\n      - op: add\n        path: /spec/url\n        value: oci://{repository}/{filter}:{tag}\n      - op: add\n        path: /spec/sha256\n        value: {digest}\n",
             );
             assert!(
                 overlay.contains(&patch),
@@ -474,24 +469,28 @@ fn both_variants_push_to_a_real_registry_and_pull_back_byte_identical() {
         }
         // With --write-manifests, the sample manifests now point at this push.
         for filter in ["host-allowlist", "access-log"] {
-            let digest = &pushed
-                .iter()
-                .find(|(name, _)| name.contains(&format!("/{filter}:")))
-                .unwrap()
-                .1;
+            let digest = pushed_digest_hex(&pushed, filter);
             let expected = format!(
-                "  url: oci://{repository}/{filter}:{tag}{}\n  sha256: {}\n",
+                "  url: oci://{repository}/{filter}:{tag}{}\n  sha256: {digest}\n",
                 if filter == "host-allowlist" {
                     "  # pinned by cargo xtask oci push"
                 } else {
                     ""
                 },
-                digest.trim_start_matches("sha256:")
             );
             assert!(pinned.contains(&expected), "{filter} not pinned:\n{pinned}");
         }
         assert!(pinned.starts_with("# Sample WasmPlugins"), "comments kept");
     }
+}
+
+/// The hex of the digest `oci push` printed for a filter's image, without `sha256:`.
+fn pushed_digest_hex<'a>(pushed: &'a [(String, String)], filter: &str) -> &'a str {
+    let (_, digest) = pushed
+        .iter()
+        .find(|(name, _)| name.contains(&format!("/{filter}:")))
+        .unwrap();
+    digest.trim_start_matches("sha256:")
 }
 
 /// Stands in for a credential helper (`docker-credential-desktop`, `-ecr-login`, …): answers `get`

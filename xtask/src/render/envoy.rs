@@ -82,31 +82,21 @@ pub fn gateway(
             .map(|(_, _, server)| server.tls_mode())
             .collect();
         let only = |mode: Option<&str>| tls_modes.len() == 1 && tls_modes.contains(&mode);
+        let gateway_port = GatewayPort {
+            manifests,
+            proxy,
+            number: *port,
+            container_port,
+            servers,
+        };
         let listener = match protocol {
-            "HTTP" | "HTTP2" if only(None) => gateway_http_listener(
-                manifests,
-                proxy,
-                *port,
-                container_port,
-                servers,
-                &mut clusters,
-            )?,
-            "HTTPS" if only(Some("ISTIO_MUTUAL")) => gateway_http_listener(
-                manifests,
-                proxy,
-                *port,
-                container_port,
-                servers,
-                &mut clusters,
-            )?,
-            "TLS" | "HTTPS" if only(Some("PASSTHROUGH")) => gateway_passthrough_listener(
-                manifests,
-                proxy,
-                *port,
-                container_port,
-                servers,
-                &mut clusters,
-            )?,
+            "HTTP" | "HTTP2" if only(None) => gateway_http_listener(&gateway_port, &mut clusters)?,
+            "HTTPS" if only(Some("ISTIO_MUTUAL")) => {
+                gateway_http_listener(&gateway_port, &mut clusters)?
+            }
+            "TLS" | "HTTPS" if only(Some("PASSTHROUGH")) => {
+                gateway_passthrough_listener(&gateway_port, &mut clusters)?
+            }
             other => {
                 return Err(format!(
                     "Gateway server port {port}: protocol {other} with TLS modes {tls_modes:?}: \
@@ -161,12 +151,19 @@ fn indent(block: &str, by: usize) -> String {
         .collect()
 }
 
-fn listener_address(port_var: &str) -> String {
-    format!(
-        "address:\n  socket_address: {{address: {}, port_value: {}}}\n",
+/// A listener's first lines: which of istiod's listeners it stands for (a comment), its name, and
+/// its address, its port the placeholder `<NAME>_PORT`.
+fn listener_head(istio_listener: &str, name: &str) -> String {
+    let mut out: String = istio_listener
+        .lines()
+        .map(|line| format!("# {line}\n"))
+        .collect();
+    out.push_str(&format!(
+        "- name: {name}\n  address:\n    socket_address: {{address: {}, port_value: {}}}\n",
         placeholder("BIND_ADDRESS"),
-        placeholder(port_var)
-    )
+        placeholder(&format!("{}_PORT", name.to_uppercase()))
+    ));
+    out
 }
 
 fn file_access_log(filter: Option<&str>) -> String {
@@ -238,25 +235,51 @@ fn yaml_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_default()
 }
 
-fn gateway_http_listener(
-    manifests: &Manifests,
-    proxy: &GatewayProxy,
-    port: u32,
+/// One port of a gateway: the Gateway servers merged into its listener, and what building that
+/// listener reads.
+struct GatewayPort<'a> {
+    manifests: &'a Manifests,
+    proxy: &'a GatewayProxy<'a>,
+    /// The servers' port number.
+    number: u32,
+    /// The gateway's container port the servers' port is on: istiod names the listener by it.
     container_port: u32,
-    servers: &[(&str, &str, &Server)],
-    clusters: &mut Clusters,
-) -> Result<String, String> {
-    let name = format!("{}_http", proxy.role);
-    let port_var = format!("{}_HTTP_PORT", proxy.role.to_uppercase());
-    let network =
-        istiod::plugins_for(manifests, &proxy.labels, container_port, ChainType::Network)?;
-    let http = istiod::plugins_for(manifests, &proxy.labels, container_port, ChainType::Http)?;
-    let routes = gateway_virtual_hosts(manifests, port, servers, clusters)?;
-    let mut out = format!(
-        "# istiod's 0.0.0.0_{container_port}: the Gateway's port {port} ({}) on the gateway's container port.\n- name: {name}\n",
-        servers[0].2.port.protocol
-    );
-    out.push_str(&indent(&listener_address(&port_var), 2));
+    servers: &'a [(&'a str, &'a str, &'a Server)],
+}
+
+impl GatewayPort<'_> {
+    /// The start of this port's listener (see `listener_head`), named `<role>_<kind>`.
+    fn listener_head(&self, kind: &str, serves: &str) -> String {
+        listener_head(
+            &format!(
+                "istiod's 0.0.0.0_{}: the Gateway's port {} ({serves}) on the gateway's container port.",
+                self.container_port, self.number
+            ),
+            &format!("{}_{kind}", self.proxy.role),
+        )
+    }
+
+    /// The plugins of this port's listener for one chain, in istiod's order.
+    fn plugins(&self, chain: ChainType) -> Result<Vec<&WasmPlugin>, String> {
+        istiod::plugins_for(
+            self.manifests,
+            &self.proxy.labels,
+            self.container_port,
+            chain,
+        )
+    }
+}
+
+fn gateway_http_listener(port: &GatewayPort, clusters: &mut Clusters) -> Result<String, String> {
+    let GatewayPort {
+        container_port,
+        servers,
+        ..
+    } = *port;
+    let network = port.plugins(ChainType::Network)?;
+    let http = port.plugins(ChainType::Http)?;
+    let routes = gateway_virtual_hosts(port.manifests, port.number, servers, clusters)?;
+    let mut out = port.listener_head("http", &servers[0].2.port.protocol);
     let istio_mutual = servers
         .iter()
         .any(|(_, _, server)| server.tls_mode() == Some("ISTIO_MUTUAL"));
@@ -297,10 +320,7 @@ fn gateway_http_listener(
 /// gateway's certificate and the mesh root come from SDS in Istio; here they are files in
 /// `{{CERT_DIR}}`.
 fn istio_mutual_server_chain_head(servers: &[(&str, &str, &Server)]) -> String {
-    let hosts: BTreeSet<&str> = servers
-        .iter()
-        .flat_map(|(_, _, server)| server.hosts.iter().map(|host| strip_namespace(host)))
-        .collect();
+    let hosts = server_hosts(servers);
     let cert_dir = placeholder("CERT_DIR");
     let mut out = String::from(
         "listener_filters:\n- name: envoy.filters.listener.tls_inspector\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\nfilter_chains:\n- ",
@@ -350,10 +370,7 @@ fn gateway_virtual_hosts(
     servers: &[(&str, &str, &Server)],
     clusters: &mut Clusters,
 ) -> Result<String, String> {
-    let server_hosts: BTreeSet<&str> = servers
-        .iter()
-        .flat_map(|(_, _, server)| server.hosts.iter().map(|host| strip_namespace(host)))
-        .collect();
+    let server_hosts = server_hosts(servers);
     let mut hosts: BTreeMap<String, String> = BTreeMap::new();
     for vs in &manifests.virtual_services {
         if !applies_to(&vs.spec.gateways, &vs.meta.namespace, servers) {
@@ -396,6 +413,14 @@ fn gateway_virtual_hosts(
         ));
     }
     Ok(out)
+}
+
+/// The hosts the servers name, without their namespaces.
+fn server_hosts<'a>(servers: &[(&str, &str, &'a Server)]) -> BTreeSet<&'a str> {
+    servers
+        .iter()
+        .flat_map(|(_, _, server)| server.hosts.iter().map(|host| strip_namespace(host)))
+        .collect()
 }
 
 /// `namespace/host` in a Gateway server's hosts names the host for VirtualServices of that
@@ -612,41 +637,28 @@ fn plugin_clusters(plugin: &WasmPlugin, clusters: &mut Clusters) -> Result<(), S
 }
 
 fn gateway_passthrough_listener(
-    manifests: &Manifests,
-    proxy: &GatewayProxy,
-    port: u32,
-    container_port: u32,
-    servers: &[(&str, &str, &Server)],
+    port: &GatewayPort,
     clusters: &mut Clusters,
 ) -> Result<String, String> {
-    let name = format!("{}_tls", proxy.role);
-    let port_var = format!("{}_TLS_PORT", proxy.role.to_uppercase());
-    let network =
-        istiod::plugins_for(manifests, &proxy.labels, container_port, ChainType::Network)?;
+    let network = port.plugins(ChainType::Network)?;
     let filters = wasm_filters(&network, ChainType::Network)?;
-    let server_hosts: BTreeSet<&str> = servers
-        .iter()
-        .flat_map(|(_, _, server)| server.hosts.iter().map(|host| strip_namespace(host)))
-        .collect();
-    let mut out = format!(
-        "# istiod's 0.0.0.0_{container_port}: the Gateway's port {port} (TLS PASSTHROUGH) on the gateway's container port.\n- name: {name}\n"
-    );
-    out.push_str(&indent(&listener_address(&port_var), 2));
+    let server_hosts = server_hosts(port.servers);
+    let mut out = port.listener_head("tls", "TLS PASSTHROUGH");
     out.push_str("  # Reads the SNI from the ClientHello without terminating TLS.\n  listener_filters:\n  - name: envoy.filters.listener.tls_inspector\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\n");
     // One filter chain per TLS route match, by SNI; a connection no chain matches is closed by
     // Envoy (pilot/pkg/networking/core/gateway.go, `createGatewayTCPFilterChainOpts` and
     // `buildGatewayNetworkFiltersFromTLSRoutes`).
     out.push_str("  filter_chains:\n");
     let mut chains = 0;
-    for vs in &manifests.virtual_services {
-        if !applies_to(&vs.spec.gateways, &vs.meta.namespace, servers) {
+    for vs in &port.manifests.virtual_services {
+        if !applies_to(&vs.spec.gateways, &vs.meta.namespace, port.servers) {
             continue;
         }
         for route in &vs.spec.tls {
             for matched in &route.matches {
                 let applies = (matched.gateways.is_empty()
-                    || applies_to(&matched.gateways, &vs.meta.namespace, servers))
-                    && matched.port.is_none_or(|number| number == port);
+                    || applies_to(&matched.gateways, &vs.meta.namespace, port.servers))
+                    && matched.port.is_none_or(|number| number == port.number);
                 if !applies {
                     continue;
                 }
@@ -661,7 +673,7 @@ fn gateway_passthrough_listener(
                 chains += 1;
                 out.push_str(&indent(
                     &passthrough_chain(
-                        &manifests.destination_rules,
+                        &port.manifests.destination_rules,
                         &sni,
                         &filters,
                         route,
@@ -675,7 +687,8 @@ fn gateway_passthrough_listener(
     }
     if chains == 0 {
         return Err(format!(
-            "Gateway port {port}: no VirtualService TLS route for its hosts"
+            "Gateway port {}: no VirtualService TLS route for its hosts",
+            port.number
         ));
     }
     // The listener logs only what no chain took (NR); each chain's tcp_proxy logs its connections
@@ -777,10 +790,10 @@ fn sidecar_http_listener(manifests: &Manifests, clusters: &mut Clusters) -> Resu
         ));
     }
     hosts.push_str("# REGISTRY_ONLY: a host no ServiceEntry lists is answered 502 here\n# (pilot/pkg/networking/core/httproute.go, `util.BlackHole`).\n- name: block_all\n  domains: [\"*\"]\n  routes:\n  - match: {prefix: \"/\"}\n    direct_response: {status: 502}\n");
-    let mut out = String::from(
-        "# istiod's outbound 0.0.0.0_80, which the app's port-80 connections reach through the\n# iptables redirect; here the app calls it directly.\n- name: sidecar_http\n",
+    let mut out = listener_head(
+        "istiod's outbound 0.0.0.0_80, which the app's port-80 connections reach through the\niptables redirect; here the app calls it directly.",
+        "sidecar_http",
     );
-    out.push_str(&indent(&listener_address("SIDECAR_HTTP_PORT"), 2));
     out.push_str("  filter_chains:\n  - filters:\n    - name: envoy.filters.network.http_connection_manager\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n        stat_prefix: outbound_0.0.0.0_80\n        codec_type: AUTO\n        route_config:\n          name: \"80\"\n          virtual_hosts:\n");
     out.push_str(&indent(&hosts, 10));
     // Istio's sidecar rewrites the ALPN of its mutual-TLS upstream connections by the upstream's
@@ -832,10 +845,10 @@ fn sidecar_tls_listener(manifests: &Manifests, clusters: &mut Clusters) -> Resul
         ));
     }
     chains.push_str("# REGISTRY_ONLY: any other SNI goes nowhere.\n- filters:\n  - name: envoy.filters.network.tcp_proxy\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n      stat_prefix: BlackHoleCluster\n      cluster: BlackHoleCluster\n");
-    let mut out = String::from(
-        "# istiod's outbound 0.0.0.0_443: TLS the app originates, routed by its SNI.\n- name: sidecar_tls\n",
+    let mut out = listener_head(
+        "istiod's outbound 0.0.0.0_443: TLS the app originates, routed by its SNI.",
+        "sidecar_tls",
     );
-    out.push_str(&indent(&listener_address("SIDECAR_TLS_PORT"), 2));
     out.push_str("  listener_filters:\n  - name: envoy.filters.listener.tls_inspector\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector\n  filter_chains:\n");
     out.push_str(&indent(&chains, 2));
     Ok(out)

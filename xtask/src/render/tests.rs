@@ -26,7 +26,7 @@ fn committed_renderings_are_fresh() {
 fn egress_http_answer(manifests: &Manifests) -> Result<u16, String> {
     use e2e::client::{self, HttpRequest, Protocol};
     use e2e::envoy::{Envoy, EnvoyOptions};
-    use e2e::template::Vars;
+    use e2e::gateways::{egress_gateway_vars, EgressUpstreamPorts};
     use e2e::upstream::Upstream;
 
     e2e::modules::build_once()?;
@@ -34,21 +34,13 @@ fn egress_http_answer(manifests: &Manifests) -> Result<u16, String> {
     let google = Upstream::start("google")?;
     let elsewhere = Upstream::start("elsewhere")?;
     let dir = Envoy::work_dir("egress-rendered")?;
-    let vars = Vars::new()
-        .set("BIND_ADDRESS", "127.0.0.1")
-        .set("ADMIN_PORT", 0)
-        .set("WASM_DIR", e2e::paths::wasm_dir().display())
-        .set("ACCESS_LOG_PATH", dir.path().join("access.log").display())
-        .set("EGRESS_HTTP_PORT", 0)
-        .set("EGRESS_TLS_PORT", 0)
-        .set("GOOGLE_HOST", "127.0.0.1")
-        .set("GOOGLE_PORT", google.port())
-        .set("GOOGLE_TLS_PORT", google.port())
-        .set("INTERNET_HOST", "127.0.0.1")
-        .set("INTERNET_PORT", elsewhere.port())
-        .set("INTERNET_TLS_PORT", elsewhere.port())
-        .set("COLLECTOR_HOST", "127.0.0.1")
-        .set("COLLECTOR_PORT", elsewhere.port());
+    let vars = egress_gateway_vars(
+        0,
+        0,
+        0,
+        &dir.path().join("access.log"),
+        EgressUpstreamPorts::http_only(google.port(), elsewhere.port(), elsewhere.port()),
+    );
     let envoy = Envoy::start_in(
         EnvoyOptions::new("egress-rendered", e2e::template::render(&egress, &vars)?),
         dir,
