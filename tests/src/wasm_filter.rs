@@ -123,6 +123,24 @@ fn render(
     )
 }
 
+/// The three filters as an egress gateway runs them, for one allowed host: the allowlist, the tagger
+/// sending that host to subset `app`, and the access log configured by `access_log`.
+pub fn egress_suite(allowed_host: &str, access_log: &str) -> Vec<WasmFilter> {
+    vec![
+        WasmFilter::http(
+            Module::HostAllowlist,
+            format!(r#"{{"hosts": ["{allowed_host}"]}}"#),
+        ),
+        WasmFilter::http(
+            Module::SubsetTagger,
+            format!(
+                r#"{{"rules": [{{"match": {{"hosts": ["{allowed_host}"]}}, "subset": "app"}}]}}"#
+            ),
+        ),
+        WasmFilter::http(Module::AccessLog, access_log),
+    ]
+}
+
 /// Several `http_filters` entries, in order.
 pub fn http_filters_yaml(filters: &[WasmFilter]) -> String {
     filters.iter().map(WasmFilter::http_yaml).collect()

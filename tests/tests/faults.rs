@@ -17,25 +17,11 @@ use e2e::modules::Module;
 use e2e::paths;
 use e2e::template::{self, Vars};
 use e2e::upstream::{fixed_status, Reply, Responder, Upstream};
-use e2e::wasm_filter::{http_filters_yaml, WasmFilter};
+use e2e::wasm_filter::{egress_suite, http_filters_yaml, WasmFilter};
 
 const ALLOWED: &str = "app.example.com";
 const DENIED: &str = "evil.example.com";
 const WAIT: Duration = Duration::from_secs(30);
-
-fn suite(access_log: &str) -> Vec<WasmFilter> {
-    vec![
-        WasmFilter::http(
-            Module::HostAllowlist,
-            format!(r#"{{"hosts": ["{ALLOWED}"]}}"#),
-        ),
-        WasmFilter::http(
-            Module::SubsetTagger,
-            format!(r#"{{"rules": [{{"match": {{"hosts": ["{ALLOWED}"]}}, "subset": "app"}}]}}"#),
-        ),
-        WasmFilter::http(Module::AccessLog, access_log),
-    ]
-}
 
 const LOG_TO_ENVOY: &str = r#"{"gateway": "egress", "sinks": {"envoy_log": true}}"#;
 
@@ -104,7 +90,7 @@ fn wait_for_records(envoy: &Envoy, records: u64) {
 fn the_allowlist_holds_when_the_upstream_is_down() {
     let envoy = start(
         "upstream-down",
-        &suite(LOG_TO_ENVOY),
+        &egress_suite(ALLOWED, LOG_TO_ENVOY),
         closed_port(),
         closed_port(),
         "5s",
@@ -205,7 +191,7 @@ fn the_allowlist_holds_when_the_upstream_resets_mid_response() {
     let upstream = ResettingUpstream::start();
     let envoy = start(
         "upstream-reset",
-        &suite(LOG_TO_ENVOY),
+        &egress_suite(ALLOWED, LOG_TO_ENVOY),
         upstream.addr.port(),
         closed_port(),
         "5s",
@@ -245,7 +231,7 @@ fn the_allowlist_holds_with_a_slow_upstream() {
     let upstream = Upstream::start_with("slow", slow, None).unwrap();
     let envoy = Arc::new(start(
         "upstream-slow",
-        &suite(LOG_TO_ENVOY),
+        &egress_suite(ALLOWED, LOG_TO_ENVOY),
         upstream.port(),
         closed_port(),
         "0.5s",
@@ -301,7 +287,7 @@ fn collector_faults_leave_requests_alone_and_every_record_is_sent_dropped_or_fai
         let collector_port = collector.as_ref().map_or_else(closed_port, Upstream::port);
         let envoy = start(
             &format!("collector-{case}"),
-            &suite(access_log),
+            &egress_suite(ALLOWED, access_log),
             app.port(),
             collector_port,
             "5s",

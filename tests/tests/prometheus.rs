@@ -8,30 +8,19 @@ use std::time::Duration;
 use e2e::client::{self, HttpRequest, Protocol};
 use e2e::envoy::{Envoy, EnvoyOptions};
 use e2e::lds;
-use e2e::modules::Module;
 use e2e::paths;
 use e2e::template::{self, Vars};
 use e2e::upstream::Upstream;
-use e2e::wasm_filter::{http_filters_yaml, WasmFilter};
+use e2e::wasm_filter::{egress_suite, http_filters_yaml};
 
 const ALLOWED: &str = "app.example.com";
 const WAIT: Duration = Duration::from_secs(30);
 
 fn start(upstream: &Upstream) -> Envoy {
-    let filters = [
-        WasmFilter::http(
-            Module::HostAllowlist,
-            format!(r#"{{"hosts": ["{ALLOWED}"]}}"#),
-        ),
-        WasmFilter::http(
-            Module::SubsetTagger,
-            format!(r#"{{"rules": [{{"match": {{"hosts": ["{ALLOWED}"]}}, "subset": "app"}}]}}"#),
-        ),
-        WasmFilter::http(
-            Module::AccessLog,
-            r#"{"gateway": "egress", "sinks": {"envoy_log": true}}"#,
-        ),
-    ];
+    let filters = egress_suite(
+        ALLOWED,
+        r#"{"gateway": "egress", "sinks": {"envoy_log": true}}"#,
+    );
     let vars = Vars::new()
         .set("HTTP_FILTERS", http_filters_yaml(&filters))
         .set("ROUTE_TIMEOUT", "5s")
