@@ -10,10 +10,13 @@ use crate::{cmd, images, setup};
 pub fn run(cargo_test_args: &[String]) -> Result<(), String> {
     let tools = setup::for_tests()?;
     cmd::build_modules()?;
+    // With the compose stack's tests, which only build with the `docker` feature.
     cmd::run(cargo().args([
         "clippy",
         "--workspace",
         "--all-targets",
+        "--features",
+        "e2e/docker",
         "--quiet",
         "--",
         "-D",
