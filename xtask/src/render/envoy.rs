@@ -166,6 +166,14 @@ fn listener_head(istio_listener: &str, name: &str) -> String {
     out
 }
 
+/// A `tcp_proxy` network filter sending the connection to `cluster`, whose name is also its stat
+/// prefix, as istiod names them.
+fn tcp_proxy(cluster: &str) -> String {
+    format!(
+        "- name: envoy.filters.network.tcp_proxy\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n    stat_prefix: \"{cluster}\"\n    cluster: \"{cluster}\"\n"
+    )
+}
+
 fn file_access_log(filter: Option<&str>) -> String {
     let mut out = format!(
         "- name: envoy.access_loggers.file\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n    path: \"{}\"\n    log_format:\n      text_format_source:\n        inline_string: \"{ACCESS_LOG_FORMAT}\"\n",
@@ -714,9 +722,8 @@ fn passthrough_chain(
         names.join(", ")
     );
     out.push_str(&indent(filters, 2));
-    out.push_str(&format!(
-        "  - name: envoy.filters.network.tcp_proxy\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n      stat_prefix: \"{cluster}\"\n      cluster: \"{cluster}\"\n      access_log:\n"
-    ));
+    out.push_str(&indent(&tcp_proxy(&cluster), 2));
+    out.push_str("      access_log:\n");
     out.push_str(&indent(&file_access_log(None), 6));
     Ok(out)
 }
@@ -841,10 +848,12 @@ fn sidecar_tls_listener(manifests: &Manifests, clusters: &mut Clusters) -> Resul
             }
         };
         chains.push_str(&format!(
-            "- filter_chain_match:\n    server_names: [\"{host}\"]\n  filters:\n  - name: envoy.filters.network.tcp_proxy\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n      stat_prefix: \"{name}\"\n      cluster: \"{name}\"\n"
+            "- filter_chain_match:\n    server_names: [\"{host}\"]\n  filters:\n"
         ));
+        chains.push_str(&indent(&tcp_proxy(&name), 2));
     }
-    chains.push_str("# REGISTRY_ONLY: any other SNI goes nowhere.\n- filters:\n  - name: envoy.filters.network.tcp_proxy\n    typed_config:\n      \"@type\": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n      stat_prefix: BlackHoleCluster\n      cluster: BlackHoleCluster\n");
+    chains.push_str("# REGISTRY_ONLY: any other SNI goes nowhere.\n- filters:\n");
+    chains.push_str(&indent(&tcp_proxy("BlackHoleCluster"), 2));
     let mut out = listener_head(
         "istiod's outbound 0.0.0.0_443: TLS the app originates, routed by its SNI.",
         "sidecar_tls",
