@@ -77,7 +77,7 @@ impl RequestHost for ProxyRequest {
     }
 
     fn downstream_is_tls(&self) -> bool {
-        property_text(&["connection", "tls_version"]).is_some_and(|version| !version.is_empty())
+        proxy_host::downstream_is_tls()
     }
 
     fn requested_server_name(&self) -> Option<String> {

@@ -165,6 +165,11 @@ pub fn property_text(path: &[&str]) -> Option<String> {
         .map(text)
 }
 
+/// Whether the client's connection to Envoy is TLS: Envoy sets `connection.tls_version` only then.
+pub fn downstream_is_tls() -> bool {
+    property_text(&["connection", "tls_version"]).is_some_and(|version| !version.is_empty())
+}
+
 /// An integer Envoy attribute (`destination.port`, ...), which Envoy passes as 8 little-endian bytes.
 pub fn property_int(path: &[&str]) -> Option<i64> {
     let bytes = hostcalls::get_property(path.to_vec()).ok().flatten()?;
