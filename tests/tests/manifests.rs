@@ -1,15 +1,12 @@
 //! The manifests in `wasm-plugins-manifests/` (every file, components included) and their Kustomize
 //! renderings (the base, the seed overlay in `deploy/seed/`, the component fixtures in
 //! `tests/kustomize/`) carry configurations the filters accept, and the settings the product
-//! promises (fail closed for the allowlist, network mode by name).
+//! promises (fail closed for the allowlist, network plugins named `network`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gateway_core::access_log::AccessLogConfig;
-use gateway_core::allowlist::Allowlist;
-use gateway_core::gateway::GatewayConfig;
-use gateway_core::subset::TaggerConfig;
+use gateway_core::plugin_config::PluginFilter;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -28,11 +25,11 @@ struct Plugin {
 }
 
 impl Plugin {
-    /// The filter the plugin's image holds: the last path segment of `url`, without the tag.
-    fn filter(&self) -> String {
+    /// The filter the plugin's image holds, as `cargo xtask check-config` reads it from `url`.
+    fn filter(&self) -> PluginFilter {
         let url = self.spec["url"].as_str().unwrap_or_default();
-        let image = url.rsplit('/').next().unwrap_or_default();
-        image.split(':').next().unwrap_or_default().to_string()
+        PluginFilter::of_url(url)
+            .unwrap_or_else(|| panic!("{}: unknown filter image {url:?}", self.at))
     }
 
     fn field(&self, name: &str) -> &str {
@@ -163,14 +160,7 @@ fn every_plugin_config_is_accepted_by_its_filter() {
     );
     for plugin in &plugins {
         let config = serde_json::to_vec(&plugin.spec["pluginConfig"]).unwrap();
-        let result = match plugin.filter().as_str() {
-            "host-allowlist" => Allowlist::from_json(&config).map(drop),
-            "subset-tagger" => TaggerConfig::from_json(&config).map(drop),
-            "access-log" => AccessLogConfig::from_json(&config).map(drop),
-            "gateway" => GatewayConfig::from_json(&config).map(drop),
-            other => panic!("{}: unknown filter image {other:?}", plugin.at),
-        };
-        if let Err(errors) = result {
+        if let Err(errors) = plugin.filter().check(&config) {
             panic!("{}: pluginConfig refused:\n{errors}", plugin.at);
         }
     }
@@ -201,8 +191,8 @@ fn plugins_keep_the_promised_settings() {
         } else {
             "FAIL_RELOAD"
         };
-        let expected_fail_strategy = match plugin.filter().as_str() {
-            "host-allowlist" | "gateway" => "FAIL_CLOSE",
+        let expected_fail_strategy = match plugin.filter() {
+            PluginFilter::HostAllowlist | PluginFilter::Gateway => "FAIL_CLOSE",
             _ => reloading,
         };
         assert_eq!(plugin.field("failStrategy"), expected_fail_strategy, "{at}");
@@ -214,20 +204,21 @@ fn plugins_keep_the_promised_settings() {
             "{at}: selector or targetRefs"
         );
         let phase = plugin.field("phase");
-        match (plugin.filter().as_str(), network) {
-            ("host-allowlist" | "gateway", _) => assert_eq!(phase, "AUTHN", "{at}"),
-            ("subset-tagger", _) => assert_eq!(phase, "AUTHZ", "{at}"),
-            ("access-log", false) => assert_eq!(phase, "STATS", "{at}"),
+        match (plugin.filter(), network) {
+            (PluginFilter::HostAllowlist | PluginFilter::Gateway, _) => {
+                assert_eq!(phase, "AUTHN", "{at}")
+            }
+            (PluginFilter::SubsetTagger, _) => assert_eq!(phase, "AUTHZ", "{at}"),
+            (PluginFilter::AccessLog, false) => assert_eq!(phase, "STATS", "{at}"),
             // Logs a connection only if it saw its start: before the allowlist, which closes
             // denied connections at their start (same phase, higher priority runs first).
-            ("access-log", true) => {
+            (PluginFilter::AccessLog, true) => {
                 assert_eq!(phase, "AUTHN", "{at}");
                 assert!(
                     plugin.spec["priority"].as_i64() > Some(1000),
                     "{at}: priority"
                 );
             }
-            (other, _) => panic!("{at}: unknown filter {other}"),
         }
     }
 }

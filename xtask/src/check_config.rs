@@ -106,7 +106,7 @@ pub fn check_wasm_plugins(text: &str, filter: Option<PluginFilter>) -> Result<Ve
         let spec = &value["spec"];
         let filter = match filter {
             Some(filter) => filter,
-            None => filter_of_url(spec["url"].as_str().unwrap_or("")).ok_or(format!(
+            None => PluginFilter::of_url(spec["url"].as_str().unwrap_or("")).ok_or(format!(
                 "{source}: spec.url {:?} names none of the filters {}; say which with --filter",
                 spec["url"].as_str().unwrap_or(""),
                 filter_names()
@@ -127,14 +127,6 @@ pub fn check_wasm_plugins(text: &str, filter: Option<PluginFilter>) -> Result<Ve
         return Err("no WasmPlugin resource found".to_string());
     }
     Ok(checks)
-}
-
-/// The filter whose image or module a WasmPlugin `url` names: its last path segment without tag,
-/// digest or `.wasm`.
-fn filter_of_url(url: &str) -> Option<PluginFilter> {
-    let last = url.rsplit('/').next()?;
-    let name = last.split(['@', ':']).next()?;
-    PluginFilter::from_name(name.strip_suffix(".wasm").unwrap_or(name))
 }
 
 fn filter_names() -> String {

@@ -40,6 +40,14 @@ impl PluginFilter {
         Self::ALL.into_iter().find(|filter| filter.name() == name)
     }
 
+    /// The filter whose image or module a WasmPlugin `url` names: its last path segment without
+    /// tag, digest or `.wasm` (`oci://…/host-allowlist:0.1.0`, `file:///…/host_allowlist.wasm`).
+    pub fn of_url(url: &str) -> Option<Self> {
+        let last = url.rsplit('/').next()?;
+        let name = last.split(['@', ':']).next()?;
+        Self::from_name(name.strip_suffix(".wasm").unwrap_or(name))
+    }
+
     /// Parses and validates `json` as this filter's plugin configuration: the warnings of an
     /// accepted configuration, or every error, each naming its field.
     pub fn check(self, json: &[u8]) -> Result<Vec<ConfigWarning>, ConfigErrors> {
