@@ -2,6 +2,8 @@
 //! stand for ports and addresses, and the stand-ins that answer for the services Istio would
 //! reach (gateways/run-envoy.sh and tests/src/template.rs fill the placeholders in).
 
+use gateway_core::plugin_config::PluginFilter;
+
 /// `{{NAME}}`, the placeholder syntax of gateways/run-envoy.sh and tests/src/template.rs.
 pub fn placeholder(name: &str) -> String {
     format!("{{{{{name}}}}}")
@@ -34,18 +36,15 @@ pub fn stand_in(host: &str, port: u32) -> Result<(String, String), String> {
     Ok((placeholder(host_var), placeholder(port_var)))
 }
 
-/// The file a plugin's `url` names, as Istio's agent would have fetched it: the image's last path
-/// segment (its filter) is the module `target/modules/<filter>.wasm` the build installs.
+/// The file a plugin's `url` names, as Istio's agent would have fetched it: the image's filter
+/// (read as `cargo xtask check-config` reads it) is the module `target/modules/<filter>.wasm` the
+/// build installs.
 pub fn module_file(url: &str) -> Result<String, String> {
-    let image = url
-        .rsplit('/')
-        .next()
-        .filter(|segment| !segment.is_empty())
-        .ok_or_else(|| format!("url {url:?}: no image name"))?;
-    let name = image.split([':', '@']).next().unwrap_or(image);
+    let filter = PluginFilter::of_url(url)
+        .ok_or_else(|| format!("url {url:?} names none of the filters"))?;
     Ok(format!(
         "{}/{}.wasm",
         placeholder("WASM_DIR"),
-        name.replace('-', "_")
+        filter.name().replace('-', "_")
     ))
 }
