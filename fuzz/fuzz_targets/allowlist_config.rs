@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
                     sni: Some(sni.to_string()),
                 };
                 let verdict = allowlist.decide_request(&request);
-                let _ = (verdict.decision.to_json(), verdict.log_message(), request.authority());
+                let _ = (verdict.decision.filter_state().count(), verdict.log_message(), request.authority());
                 let connection = Connection { sni: Some(authority.to_string()), port: Some(443) };
                 let _ = allowlist.decide_connection(&connection);
             }

@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
             if let Some(subset) = decision.tagged_subset() {
                 assert!(subsets.contains(&subset), "{subset:?} not in {subsets:?}");
             }
-            let _ = decision.filter_state();
+            let _ = decision.published_subset();
         }
         Err(errors) => {
             for error in errors.iter() {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use arbitrary::Arbitrary;
 use gateway_core::access_log;
 use gateway_core::allowlist;
-use gateway_core::filter_state::{ALLOWLIST_DECISION, SUBSET_TAG};
+use gateway_core::filter_state::{ALLOWLIST_DECISION, ALLOWLIST_REASON, ALLOWLIST_RULE, SUBSET};
 use gateway_core::subset;
 
 /// An HTTP request as the allowlist's request flow reads it.
@@ -86,7 +86,9 @@ pub const PROPERTIES: &[&[&str]] = &[
     &["connection", "requested_server_name"],
     &["connection", "id"],
     &[ALLOWLIST_DECISION],
-    &[SUBSET_TAG],
+    &[ALLOWLIST_REASON],
+    &[ALLOWLIST_RULE],
+    &[SUBSET],
 ];
 
 /// Request and response headers the record reads, besides configured ones.

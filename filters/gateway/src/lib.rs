@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use gateway_core::access_log::{log_http_request, AccessLogConfig, BatchBuffer};
 use gateway_core::allowlist::{Allowlist, RequestHost as AllowlistRequest};
-use gateway_core::filter_state::SUBSET_TAG;
+use gateway_core::filter_state::{ALLOWLIST_KEYS, SUBSET};
 use gateway_core::gateway::GatewayConfig;
 use gateway_core::subset::{RequestHost as SubsetRequest, TaggerConfig};
 use proxy_host::access_log::{
@@ -161,8 +161,7 @@ impl RootContext for GatewayRoot {
             collector: self.collector.as_ref().map(Collector::buffer),
             attributes: self.attributes.get(),
             context_id,
-            allowlist_decision: None,
-            subset_tag: None,
+            published: Vec::new(),
             set_cookie: None,
         }))
     }
@@ -174,9 +173,8 @@ struct GatewayHttp {
     collector: Option<Rc<RefCell<BatchBuffer>>>,
     attributes: Option<RecordAttributes>,
     context_id: u32,
-    /// What this stream published, kept for its record.
-    allowlist_decision: Option<String>,
-    subset_tag: Option<String>,
+    /// What this stream published in filter state, kept for its record when the access log runs.
+    published: Vec<(&'static str, String)>,
     /// The `Set-Cookie` to add to the response, decided with the request.
     set_cookie: Option<String>,
 }
@@ -194,7 +192,15 @@ impl HttpContext for GatewayHttp {
         let headers = subset::request_headers(FILTER_NAME);
         if let Some((allowlist, counters)) = &features.allowlist {
             let verdict = allowlist.decide_request(&Headers(&headers));
-            self.allowlist_decision = Some(allowlist::record(FILTER_NAME, &verdict, *counters));
+            allowlist::record(FILTER_NAME, &verdict, *counters);
+            if features.access_log.is_some() {
+                self.published.extend(
+                    verdict
+                        .decision
+                        .filter_state()
+                        .map(|(key, value)| (key, value.to_string())),
+                );
+            }
             if let Action::Pause = allowlist::apply_to_request(FILTER_NAME, &verdict) {
                 // Denied: answered locally, so no tag, as when the allowlist filter stops the chain.
                 return Action::Pause;
@@ -206,9 +212,12 @@ impl HttpContext for GatewayHttp {
                 context_id: self.context_id,
             });
             subset::apply_header(FILTER_NAME, &tagger.header, &decision.header);
-            let tag = decision.filter_state();
-            set_filter_state(FILTER_NAME, SUBSET_TAG, &tag);
-            self.subset_tag = Some(tag);
+            if let Some(subset) = decision.published_subset() {
+                set_filter_state(FILTER_NAME, SUBSET, subset);
+                if features.access_log.is_some() {
+                    self.published.push((SUBSET, subset.to_string()));
+                }
+            }
             stats.count(&decision);
             self.set_cookie = decision.set_cookie;
         }
@@ -227,12 +236,16 @@ impl HttpContext for GatewayHttp {
         let Some((config, metrics)) = &features.access_log else {
             return;
         };
+        let mut owned_keys = Vec::new();
+        if features.allowlist.is_some() {
+            owned_keys.extend(ALLOWLIST_KEYS);
+        }
+        if features.subset.is_some() {
+            owned_keys.push(SUBSET);
+        }
         let host = StreamHost::new(
-            features
-                .allowlist
-                .is_some()
-                .then(|| self.allowlist_decision.take()),
-            features.subset.is_some().then(|| self.subset_tag.take()),
+            owned_keys,
+            std::mem::take(&mut self.published),
             self.attributes.clone(),
         );
         let mut sinks = ProxySinks {

@@ -2,27 +2,28 @@
 //! everything else from the proxy, as the access-log filter reads it.
 
 use gateway_core::access_log::Host;
-use gateway_core::filter_state::{ALLOWLIST_DECISION, SUBSET_TAG};
 use proxy_host::access_log::{ProxyHost, RecordAttributes};
 
 pub struct StreamHost {
-    /// `Some` when the allowlist feature runs here: its decision (`None` if it did not decide).
-    /// `None` leaves the value to filter state, where a separate host-allowlist may have put it.
-    allowlist: Option<Option<String>>,
-    /// The same for the subset tag.
-    subset: Option<Option<String>>,
+    /// The filter-state keys of the features this filter runs: their values come from `published`
+    /// (absent if not there), never from the proxy. The keys of a feature that does not run here
+    /// are read from filter state, where a separate host-allowlist or subset-tagger may have put
+    /// them.
+    owned_keys: Vec<&'static str>,
+    /// What this stream published under those keys.
+    published: Vec<(&'static str, String)>,
     proxy: ProxyHost,
 }
 
 impl StreamHost {
     pub fn new(
-        allowlist: Option<Option<String>>,
-        subset: Option<Option<String>>,
+        owned_keys: Vec<&'static str>,
+        published: Vec<(&'static str, String)>,
         attributes: Option<RecordAttributes>,
     ) -> Self {
         Self {
-            allowlist,
-            subset,
+            owned_keys,
+            published,
             proxy: ProxyHost::new(attributes),
         }
     }
@@ -36,12 +37,11 @@ impl StreamHost {
 impl Host for StreamHost {
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         match path {
-            [ALLOWLIST_DECISION] if self.allowlist.is_some() => {
-                self.allowlist.clone().flatten().map(String::into_bytes)
-            }
-            [SUBSET_TAG] if self.subset.is_some() => {
-                self.subset.clone().flatten().map(String::into_bytes)
-            }
+            [key] if self.owned_keys.contains(key) => self
+                .published
+                .iter()
+                .find(|(published, _)| published == key)
+                .map(|(_, value)| value.clone().into_bytes()),
             _ => self.proxy.property(path),
         }
     }

@@ -2,7 +2,6 @@
 //! gateway module: its counters, and carrying out a verdict (count, log, publish, answer).
 
 use gateway_core::allowlist::{Action as VerdictAction, Outcome, Reason, Verdict};
-use gateway_core::filter_state::ALLOWLIST_DECISION;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, LogLevel, MapType};
 
@@ -41,9 +40,9 @@ impl Counters {
     }
 }
 
-/// Counts, logs and publishes a verdict, returning the published decision (JSON); the caller then
-/// applies its action.
-pub fn record(filter: &str, verdict: &Verdict<'_>, counters: Counters) -> String {
+/// Counts, logs and publishes a verdict (its [`filter_state`](gateway_core::allowlist::Decision::filter_state)
+/// entries); the caller then applies its action.
+pub fn record(filter: &str, verdict: &Verdict<'_>, counters: Counters) {
     match verdict.decision.outcome {
         Outcome::Allowed => counters.allowed.increment(),
         Outcome::Denied => {
@@ -62,9 +61,9 @@ pub fn record(filter: &str, verdict: &Verdict<'_>, counters: Counters) -> String
             );
         }
     }
-    let decision = verdict.decision.to_json();
-    set_filter_state(filter, ALLOWLIST_DECISION, &decision);
-    decision
+    for (key, value) in verdict.decision.filter_state() {
+        set_filter_state(filter, key, value);
+    }
 }
 
 /// Applies an HTTP verdict's action: continue (with the allowed spelling of the authority), or

@@ -6,7 +6,7 @@
 
 use std::rc::Rc;
 
-use gateway_core::filter_state::SUBSET_TAG;
+use gateway_core::filter_state::SUBSET;
 use gateway_core::subset::{RequestHost, TaggerConfig};
 use proxy_host::subset::{add_set_cookie, apply_header, random_u64, request_headers, Stats};
 use proxy_host::{load_configuration, set_filter_state};
@@ -82,7 +82,9 @@ impl HttpContext for TaggerHttp {
             context_id: self.context_id,
         });
         apply_header(FILTER_NAME, &tagger.config.header, &decision.header);
-        set_filter_state(FILTER_NAME, SUBSET_TAG, &decision.filter_state());
+        if let Some(subset) = decision.published_subset() {
+            set_filter_state(FILTER_NAME, SUBSET, subset);
+        }
         tagger.stats.count(&decision);
         self.set_cookie = decision.set_cookie;
         Action::Continue

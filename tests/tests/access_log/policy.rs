@@ -1,8 +1,8 @@
 //! What host-allowlist and subset-tagger publish in filter state, in the access-log record.
 //!
 //! These run the real filters ahead of access-log, against their documented contract: filter state
-//! `gateway_wasm.allowlist` = `{"decision":"allowed|denied|audit_denied","reason":…,"rule":…}` with
-//! a 403 denial by default, and `gateway_wasm.subset` = `{"subset":…,"rule":…}`.
+//! `gateway_wasm.allowlist.decision` / `.reason` / `.rule` (the record's `allowlist` object) with a
+//! 403 denial by default, and `gateway_wasm.subset.name` (the record's `subset`).
 
 use e2e::client::{HttpRequest, Protocol};
 use e2e::modules::Module;

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::*;
-use crate::filter_state::{ALLOWLIST_DECISION, SUBSET_TAG};
+use crate::filter_state::{ALLOWLIST_DECISION, ALLOWLIST_REASON, ALLOWLIST_RULE, SUBSET};
 
 /// The host of one stream, as maps; it remembers every read so tests can check that each value is
 /// read at most once and that a sampled-out record costs only the reads sampling needs.
@@ -166,11 +166,10 @@ fn http_fields(config_json: &str, host: &TestHost) -> serde_json::Map<String, se
 #[test]
 fn a_proxied_request_gives_every_field_in_istio_order() {
     let host = TestHost::proxied_request()
-        .with(
-            ALLOWLIST_DECISION,
-            r#"{"decision":"allowed","reason":"exact","rule":"api.example.com"}"#,
-        )
-        .with(SUBSET_TAG, r#"{"subset":"v2","rule":0}"#)
+        .with(ALLOWLIST_DECISION, "allowed")
+        .with(ALLOWLIST_REASON, "exact")
+        .with(ALLOWLIST_RULE, "api.example.com")
+        .with(SUBSET, "v2")
         .with("upstream.transport_failure_reason", "none")
         .with("connection.requested_server_name", "api.example.com");
     let record = http_record_for(r#"{"gateway":"egress"}"#, &host).unwrap();
@@ -334,10 +333,7 @@ fn sampling_keeps_denials_errors_and_the_sampled_share() {
             .without("request.id")
             .without("response.code");
         if let Some(decision) = decision {
-            host = host.with(
-                ALLOWLIST_DECISION,
-                format!(r#"{{"decision":"{decision}"}}"#),
-            );
+            host = host.with(ALLOWLIST_DECISION, *decision);
         }
         if let Some(code) = code {
             host = host.with_int("response.code", *code);
@@ -458,85 +454,73 @@ fn headers_and_query_parameters_are_redacted() {
 }
 
 #[test]
-fn what_other_filters_publish_is_embedded_only_when_well_formed() {
-    // (allowlist filter state, subset filter state, allowlist field, subset field)
+fn what_other_filters_publish_is_embedded_as_json_strings() {
+    // (allowlist decision, reason, rule, subset; the record's allowlist and subset fields)
     type Case<'a> = (
+        Option<&'a [u8]>,
+        Option<&'a [u8]>,
         Option<&'a [u8]>,
         Option<&'a [u8]>,
         Option<&'a str>,
         Option<&'a str>,
     );
     let cases: &[Case] = &[
-        (None, None, None, None),
+        (None, None, None, None, None, None),
         (
-            Some(br#"{"decision":"denied","reason":"host not allowed","rule":null}"#),
-            Some(br#"{"subset":"canary","rule":"r1"}"#),
-            Some(r#"{"decision":"denied","reason":"host not allowed","rule":null}"#),
+            Some(b"denied"),
+            Some(b"host_not_listed"),
+            None,
+            Some(b"canary"),
+            Some(r#"{"decision":"denied","reason":"host_not_listed","rule":null}"#),
             Some(r#""canary""#),
         ),
         (
-            Some(b" {\"decision\":\"audit_denied\"}\n"),
+            Some(b"allowed"),
+            Some(b"host_listed"),
+            Some(b"*.example.com"),
             None,
-            Some(r#"{"decision":"audit_denied"}"#),
+            Some(r#"{"decision":"allowed","reason":"host_listed","rule":"*.example.com"}"#),
             None,
         ),
-        (Some(b"denied"), None, None, None),
-        (Some(br#""denied""#), None, None, None),
-        (Some(br#"["denied"]"#), None, None, None),
-        (Some(br#"{"decision":"denied""#), None, None, None),
-        (Some(br#"{"decision":"denied"} {}"#), None, None, None),
-        (Some(b"{\"decision\":\"d\xffnied\"}"), None, None, None),
-        (Some(br#"{"decision":7}"#), None, None, None),
-        (None, Some(br#"{"subset":7}"#), None, None),
-        (None, Some(br#"{"rule":"r1"}"#), None, None),
-        (None, Some(br#"["v1"]"#), None, None),
+        // Without a decision, a reason or rule alone is not the allowlist's: left out.
+        (None, Some(b"host_listed"), Some(b"r"), None, None, None),
+        // Empty values count as absent, as the filters never publish one.
+        (Some(b""), None, None, Some(b""), None, None),
+        // Whatever the bytes, the record stays valid JSON on one line: escaped, invalid UTF-8
+        // replaced.
         (
-            None,
-            Some(br#"{"subset":"quo\"te"}"#),
-            None,
-            Some(r#""quo\"te""#),
+            Some(b"d\xffnied"),
+            Some(b"a\nb"),
+            Some(b"quo\"te"),
+            Some(b"quo\"te\r\n"),
+            Some("{\"decision\":\"d\u{fffd}nied\",\"reason\":\"a\\nb\",\"rule\":\"quo\\\"te\"}"),
+            Some(r#""quo\"te\r\n""#),
         ),
     ];
-    for (allowlist, subset, allowlist_field, subset_field) in cases {
+    for (decision, reason, rule, subset, allowlist_field, subset_field) in cases {
         let mut host = TestHost::proxied_request();
-        if let Some(allowlist) = allowlist {
-            host = host.with(ALLOWLIST_DECISION, *allowlist);
+        for (key, value) in [
+            (ALLOWLIST_DECISION, decision),
+            (ALLOWLIST_REASON, reason),
+            (ALLOWLIST_RULE, rule),
+            (SUBSET, subset),
+        ] {
+            if let Some(value) = value {
+                host = host.with(key, *value);
+            }
         }
-        if let Some(subset) = subset {
-            host = host.with(SUBSET_TAG, *subset);
-        }
-        let fields = http_fields("{}", &host);
+        let record = http_record_for("{}", &host).expect("record kept");
+        assert!(!record.contains(['\n', '\r']), "{record:?}");
+        let fields: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&record).unwrap();
         let field = |key: &str| fields.get(key).map(|value| value.to_string());
         assert_eq!(
             field("allowlist").as_deref(),
             *allowlist_field,
-            "{allowlist:?}"
+            "{decision:?} {reason:?} {rule:?}"
         );
         assert_eq!(field("subset").as_deref(), *subset_field, "{subset:?}");
     }
-}
-
-/// Found by the `access_log_record` fuzz target: a published object spread over several lines
-/// (valid JSON, but not what our filters write) broke the record, which must be one NDJSON line.
-#[test]
-fn a_published_object_with_line_breaks_keeps_the_record_on_one_line() {
-    let host = TestHost::proxied_request().with(
-        ALLOWLIST_DECISION,
-        "{\r\n  \"decision\": \"denied\",\n  \"rule\": \"a\\nb\"\r}",
-    );
-    let mut sinks = RecordingSinks::default();
-    let config = AccessLogConfig::from_json(br#"{"sinks": {"filter_state": true}}"#).unwrap();
-    assert_eq!(
-        log_http_request(&config, &host, &mut sinks),
-        Outcome::Logged
-    );
-    let record = &sinks.filter_state[0];
-    assert!(!record.contains(['\n', '\r']), "{record:?}");
-    let fields: serde_json::Value = serde_json::from_str(record).unwrap();
-    assert_eq!(
-        fields["allowlist"],
-        serde_json::json!({"decision": "denied", "rule": "a\nb"})
-    );
 }
 
 #[test]
@@ -629,10 +613,10 @@ fn without_request_duration_the_duration_runs_to_now() {
 
 #[test]
 fn a_tcp_connection_record() {
-    let mut host = TestHost::tcp_connection().with(
-        ALLOWLIST_DECISION,
-        r#"{"decision":"allowed","reason":"sni","rule":"api.example.com"}"#,
-    );
+    let mut host = TestHost::tcp_connection()
+        .with(ALLOWLIST_DECISION, "allowed")
+        .with(ALLOWLIST_REASON, "sni")
+        .with(ALLOWLIST_RULE, "api.example.com");
     host.now_nanos = Some(1_795_674_231_228_999_999);
     let config = config(r#"{"gateway":"egress","sinks":{"envoy_log":true,"filter_state":true}}"#);
     let mut sinks = RecordingSinks::default();
@@ -675,7 +659,7 @@ fn tcp_connections_are_sampled_by_connection_id() {
         .collect();
     let share = kept.iter().filter(|k| **k).count();
     assert!((70..130).contains(&share), "{share} of 200 kept at 0.5");
-    let denied = TestHost::tcp_connection().with(ALLOWLIST_DECISION, r#"{"decision":"denied"}"#);
+    let denied = TestHost::tcp_connection().with(ALLOWLIST_DECISION, "denied");
     let mut sinks = RecordingSinks::default();
     assert_eq!(
         log_connection(&config(r#"{"sample_rate":0}"#), &denied, &mut sinks),

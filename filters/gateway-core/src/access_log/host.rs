@@ -5,7 +5,7 @@
 /// the flow reads each property and header once.
 pub trait Host {
     /// The raw bytes of a property (`["request", "path"]`) or of another filter's filter state
-    /// (`["gateway_wasm.allowlist"]`); `None` when absent.
+    /// (`["gateway_wasm.allowlist.decision"]`); `None` when absent.
     fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
     /// A request header by lowercase name, pseudo-headers included (`:authority`).
     fn request_header(&self, name: &str) -> Option<Vec<u8>>;

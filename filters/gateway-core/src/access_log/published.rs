@@ -2,68 +2,56 @@
 //! [`crate::filter_state`]). Each is optional: a filter that is not loaded publishes nothing, and
 //! the record then simply has no `allowlist` or `subset` field.
 
-use serde::Deserialize;
-
 use super::host::Host;
-use crate::filter_state::{ALLOWLIST_DECISION, SUBSET_TAG};
+use crate::filter_state::{ALLOWLIST_DECISION, ALLOWLIST_REASON, ALLOWLIST_RULE, SUBSET};
+use crate::json::JsonObject;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Published {
-    /// host-allowlist's decision object, checked to be one JSON object and embedded as it is.
-    pub allowlist: Option<String>,
+    /// host-allowlist's decision (`allowed`, `denied`, `audit_denied`), when it published one.
+    pub allowlist_decision: Option<Vec<u8>>,
     /// Whether that decision is a denial (enforced or audited): denials are always logged.
     pub denied: bool,
 }
 
-#[derive(Deserialize)]
-struct AllowlistDecision {
-    #[serde(default)]
-    decision: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct SubsetTag {
-    subset: String,
-}
-
 impl Published {
-    /// Reads host-allowlist's decision, which sampling needs.
+    /// Reads host-allowlist's decision, which sampling needs; its reason and rule are read only for
+    /// a record that is kept ([`allowlist`]).
     pub fn read(host: &impl Host) -> Self {
-        let mut published = Self::default();
-        if let Some((text, decision)) = host
-            .property(&[ALLOWLIST_DECISION])
-            .and_then(json_object::<AllowlistDecision>)
-        {
-            published.denied = matches!(
-                decision.decision.as_deref(),
-                Some("denied" | "audit_denied")
-            );
-            published.allowlist = Some(text);
+        let allowlist_decision = published_entry(host, ALLOWLIST_DECISION);
+        let denied = matches!(
+            allowlist_decision.as_deref(),
+            Some(b"denied" | b"audit_denied")
+        );
+        Self {
+            allowlist_decision,
+            denied,
         }
-        published
     }
+}
+
+/// The record's `allowlist` object, `{"decision":…,"reason":…,"rule":…|null}`, from the decision
+/// already read and host-allowlist's other entries.
+pub fn allowlist(host: &impl Host, published: &Published) -> Option<String> {
+    let decision = published.allowlist_decision.as_deref()?;
+    let mut object = JsonObject::with_capacity(96);
+    object.bytes("decision", decision);
+    if let Some(reason) = published_entry(host, ALLOWLIST_REASON) {
+        object.bytes("reason", &reason);
+    }
+    match published_entry(host, ALLOWLIST_RULE) {
+        Some(rule) => object.bytes("rule", &rule),
+        None => object.null("rule"),
+    }
+    Some(object.finish())
 }
 
 /// subset-tagger's subset name; read only for a record that is kept.
-pub fn subset(host: &impl Host) -> Option<String> {
-    host.property(&[SUBSET_TAG])
-        .and_then(json_object::<SubsetTag>)
-        .map(|(_, tag)| tag.subset)
+pub fn subset(host: &impl Host) -> Option<Vec<u8>> {
+    published_entry(host, SUBSET)
 }
 
-/// The document as text and its fields of interest, when it is exactly one JSON object in UTF-8.
-/// Anything else (a foreign or corrupted value) is ignored rather than written into the record,
-/// which must stay valid JSON.
-fn json_object<T: for<'de> Deserialize<'de>>(bytes: Vec<u8>) -> Option<(String, T)> {
-    let text = String::from_utf8(bytes).ok()?;
-    let trimmed = text.trim();
-    if !trimmed.starts_with('{') {
-        return None;
-    }
-    // Starting with `{`, the document can only parse as an object; serde_json also refuses
-    // anything after it, so the text is one complete JSON value.
-    let fields = serde_json::from_str::<T>(trimmed).ok()?;
-    // Inside a valid JSON text a raw line break can only be whitespace between tokens (strings must
-    // escape theirs): made a space, the value is the same and the record stays one NDJSON line.
-    Some((trimmed.replace(['\n', '\r'], " "), fields))
+/// One published value; an empty one counts as absent, as the filters never publish one.
+fn published_entry(host: &impl Host, key: &str) -> Option<Vec<u8>> {
+    host.property(&[key]).filter(|value| !value.is_empty())
 }

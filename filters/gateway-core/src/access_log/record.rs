@@ -5,7 +5,7 @@
 
 use super::config::AccessLogConfig;
 use super::host::{int64, property, uint64, Host, UPSTREAM_SERVICE_TIME_HEADER};
-use super::published::{subset, Published};
+use super::published::{allowlist, subset, Published};
 use super::redaction::{redact_query, REDACTED};
 use super::response_flags::short_codes;
 use super::time::rfc3339_millis;
@@ -197,11 +197,11 @@ fn ours(
     if let Some(gateway) = &config.gateway {
         record.string("gateway", gateway);
     }
-    if let Some(allowlist) = &published.allowlist {
-        record.raw("allowlist", allowlist);
+    if let Some(allowlist) = allowlist(host, published) {
+        record.raw("allowlist", &allowlist);
     }
     if let Some(subset) = subset(host) {
-        record.string("subset", &subset);
+        record.bytes("subset", &subset);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The allowlist's decision about one request or connection, and its filter-state encoding, which the
 //! access-log filter and Envoy's native access logger read.
 
-use crate::json::JsonObject;
+use crate::filter_state::{ALLOWLIST_DECISION, ALLOWLIST_REASON, ALLOWLIST_RULE};
 
 /// Whether the destination may be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,18 +75,17 @@ pub struct Decision<'a> {
     pub rule: Option<&'a str>,
 }
 
-impl Decision<'_> {
-    /// The value published under [`crate::filter_state::ALLOWLIST_DECISION`]:
-    /// `{"decision":"allowed|denied|audit_denied","reason":"host_listed|…","rule":"*.example.com"|null}`.
-    pub fn to_json(&self) -> String {
-        let mut json = JsonObject::with_capacity(96);
-        json.string("decision", self.outcome.as_str());
-        json.string("reason", self.reason.as_str());
-        match self.rule {
-            Some(rule) => json.string("rule", rule),
-            None => json.null("rule"),
-        }
-        json.finish()
+impl<'a> Decision<'a> {
+    /// The filter-state entries published for this decision ([`crate::filter_state`]): the
+    /// decision and its reason, and the rule when one allowed the host.
+    pub fn filter_state(&self) -> impl Iterator<Item = (&'static str, &'a str)> {
+        [
+            (ALLOWLIST_DECISION, Some(self.outcome.as_str())),
+            (ALLOWLIST_REASON, Some(self.reason.as_str())),
+            (ALLOWLIST_RULE, self.rule),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|value| (key, value)))
     }
 }
 
@@ -98,47 +97,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_encoding_is_the_filter_state_contract() {
-        let cases = [
-            (
-                Decision {
-                    outcome: Outcome::Allowed,
-                    reason: Reason::HostListed,
-                    rule: Some("*.googleapis.com"),
-                },
-                r#"{"decision":"allowed","reason":"host_listed","rule":"*.googleapis.com"}"#,
-            ),
-            (
-                Decision {
-                    outcome: Outcome::Denied,
-                    reason: Reason::HostNotListed,
-                    rule: None,
-                },
-                r#"{"decision":"denied","reason":"host_not_listed","rule":null}"#,
-            ),
-            (
-                Decision {
-                    outcome: Outcome::AuditDenied,
-                    reason: Reason::SniMismatch,
-                    rule: None,
-                },
-                r#"{"decision":"audit_denied","reason":"sni_mismatch","rule":null}"#,
-            ),
-            (
-                Decision {
-                    outcome: Outcome::Allowed,
-                    reason: Reason::HostListed,
-                    rule: Some("^a\"b\\.c$"),
-                },
-                r#"{"decision":"allowed","reason":"host_listed","rule":"^a\"b\\.c$"}"#,
-            ),
-        ];
-        for (decision, expected) in cases {
-            let json = decision.to_json();
-            assert_eq!(json, expected);
-            let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
-            assert_eq!(parsed.as_object().unwrap().len(), 3);
-        }
+    fn filter_state_entries_are_the_contract() {
+        let allowed = Decision {
+            outcome: Outcome::Allowed,
+            reason: Reason::HostListed,
+            rule: Some("*.googleapis.com"),
+        };
+        assert_eq!(
+            allowed.filter_state().collect::<Vec<_>>(),
+            [
+                ("gateway_wasm.allowlist.decision", "allowed"),
+                ("gateway_wasm.allowlist.reason", "host_listed"),
+                ("gateway_wasm.allowlist.rule", "*.googleapis.com"),
+            ]
+        );
+        let audit_denied = Decision {
+            outcome: Outcome::AuditDenied,
+            reason: Reason::SniMismatch,
+            rule: None,
+        };
+        // No rule decided: the rule is left out, not published empty.
+        assert_eq!(
+            audit_denied.filter_state().collect::<Vec<_>>(),
+            [
+                ("gateway_wasm.allowlist.decision", "audit_denied"),
+                ("gateway_wasm.allowlist.reason", "sni_mismatch"),
+            ]
+        );
     }
 
     #[test]

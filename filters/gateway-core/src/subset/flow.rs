@@ -3,7 +3,6 @@
 
 use super::config::{Action, RuleId, TaggerConfig};
 use super::request::Request;
-use crate::json::JsonObject;
 
 /// What the flow needs from the proxy. The filter implements it over proxy-wasm host calls; tests
 /// implement it over a plain list of headers.
@@ -62,26 +61,14 @@ impl Decision {
         }
     }
 
-    /// The filter-state value under [`crate::filter_state::SUBSET_TAG`]:
-    /// `{"subset": <tag or null>, "rule": <index, name, or null when no rule chose the tag>}`.
-    pub fn filter_state(&self) -> String {
-        let (subset, rule) = match &self.outcome {
-            Outcome::Rule { rule, subset } => (Some(subset.as_str()), Some(rule)),
-            Outcome::Default { subset } => (Some(subset.as_str()), None),
-            Outcome::ClientTrusted { value } => (Some(value.as_str()), None),
-            Outcome::Untagged => (None, None),
-        };
-        let mut json = JsonObject::with_capacity(64);
-        match rule {
-            Some(RuleId::Index(index)) => json.number("rule", *index as u64),
-            Some(RuleId::Name(name)) => json.string("rule", name),
-            None => json.null("rule"),
+    /// The subset published under [`crate::filter_state::SUBSET`]: the one the request now carries,
+    /// chosen or a trusted client's.
+    pub fn published_subset(&self) -> Option<&str> {
+        match &self.outcome {
+            Outcome::Rule { subset, .. } | Outcome::Default { subset } => Some(subset),
+            Outcome::ClientTrusted { value } => Some(value),
+            Outcome::Untagged => None,
         }
-        match subset {
-            Some(subset) => json.string("subset", subset),
-            None => json.null("subset"),
-        }
-        json.finish()
     }
 }
 
@@ -447,36 +434,27 @@ mod tests {
     }
 
     #[test]
-    fn filter_state_names_subset_and_rule() {
+    fn published_subset_is_the_one_the_request_carries() {
         let config = example(true, Some("stable"));
         let cases = [
-            (
-                &[(":authority", "google.com")][..],
-                json!({"subset": "google", "rule": 0}),
-            ),
+            (&[(":authority", "google.com")][..], Some("google")),
             (
                 &[
                     (":authority", "shop.example.com"),
                     ("cookie", "session=alice"),
                 ][..],
-                json!({"subset": shop_subset_for("alice"), "rule": "shop-canary"}),
+                Some(shop_subset_for("alice")),
             ),
-            (
-                &[(":authority", "nowhere.net")][..],
-                json!({"subset": "stable", "rule": null}),
-            ),
-            (
-                &[("x-route-subset", "mine")][..],
-                json!({"subset": "mine", "rule": null}),
-            ),
+            (&[(":authority", "nowhere.net")][..], Some("stable")),
+            // A trusted client's tag: published, though not counted as tagged.
+            (&[("x-route-subset", "mine")][..], Some("mine")),
         ];
         for (headers, expected) in cases {
-            let state = config.decide(&mut TestHost::new(headers)).filter_state();
-            let state: serde_json::Value = serde_json::from_str(&state).unwrap();
-            assert_eq!(state, expected, "{headers:?}");
+            let decision = config.decide(&mut TestHost::new(headers));
+            assert_eq!(decision.published_subset(), expected, "{headers:?}");
         }
         let untagged = example(false, None).decide(&mut TestHost::new(&[]));
-        assert_eq!(untagged.filter_state(), r#"{"rule":null,"subset":null}"#);
+        assert_eq!(untagged.published_subset(), None);
         assert_eq!(untagged.tagged_subset(), None);
     }
 }
