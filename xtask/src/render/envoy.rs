@@ -6,15 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::istiod::{self, ChainType};
+use super::istiod::{self, ChainType, LoggingConfig};
 use super::local::{self, placeholder};
 use super::manifests::{
     DestinationRule, HttpRoute, Manifests, RouteDestination, Server, TlsRoute, WasmPlugin,
 };
-
-/// The format the mesh's access log uses (mesh-config.yaml, or the Telemetry API's
-/// `envoyFileAccessLog` provider): the access-log filter's record, one JSON line each.
-const ACCESS_LOG_FORMAT: &str = "%FILTER_STATE(wasm.gateway_wasm.access_log:PLAIN)%\\n";
 
 /// The gateway Deployment a rendering stands for.
 pub struct GatewayProxy<'a> {
@@ -66,6 +62,8 @@ pub fn gateway(
     if servers_by_port.is_empty() {
         return Err(format!("no Gateway selects {:?}", proxy.labels));
     }
+    // Istio's gateway Deployments run in istio-system, the root namespace.
+    let logs = istiod::access_logging(manifests, istiod::ROOT_NAMESPACE, &proxy.labels)?;
     let mut clusters = Clusters::default();
     let mut listeners = Vec::new();
     for (port, servers) in &servers_by_port {
@@ -88,6 +86,7 @@ pub fn gateway(
             number: *port,
             container_port,
             servers,
+            logs: &logs,
         };
         let listener = match protocol {
             "HTTP" | "HTTP2" if only(None) => gateway_http_listener(&gateway_port, &mut clusters)?,
@@ -174,17 +173,122 @@ fn tcp_proxy(cluster: &str) -> String {
     )
 }
 
-fn file_access_log(filter: Option<&str>) -> String {
+/// The `access_log:` entries of one place (a connection manager, a `tcp_proxy`, a listener): one
+/// per Telemetry access log, each with the Telemetry's CEL filter and, on a listener, istiod's NR
+/// filter before it (pilot/pkg/networking/core/accesslog.go, `buildAccessLogFromTelemetry`: both
+/// in an `and_filter`). Empty when no Telemetry logs this proxy.
+fn access_logs(logs: &[LoggingConfig], response_flags: Option<&str>) -> Result<String, String> {
+    let mut out = String::new();
+    for log in logs {
+        out.push_str(&file_access_log(log)?);
+        let mut filters = Vec::new();
+        if let Some(flags) = response_flags {
+            filters.push(format!("response_flag_filter: {{flags: [\"{flags}\"]}}\n"));
+        }
+        if let Some(expression) = log.filter {
+            // pilot/pkg/networking/core/accesslog.go, `buildAccessLogFilterFromTelemetry`.
+            filters.push(format!(
+                "extension_filter:\n  name: envoy.access_loggers.extension_filters.cel\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter\n    expression: {}\n",
+                yaml_string(expression)
+            ));
+        }
+        match filters.as_slice() {
+            [] => {}
+            [one] => {
+                out.push_str("  filter:\n");
+                out.push_str(&indent(one, 4));
+            }
+            several => {
+                out.push_str("  filter:\n    and_filter:\n      filters:\n");
+                for filter in several {
+                    out.push_str(&indent(&format!("- {}", indent(filter, 2).trim_start()), 6));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A provider's file logger as istiod builds it (pilot/pkg/model/telemetry_logging.go,
+/// `fileAccessLogFromTelemetry`): `labels` become the `json_format` as written, nested objects
+/// included, unsorted (`buildFileAccessJSONLogFormat`); `text` becomes `text_format_source` with a
+/// newline added when missing (`fileAccessLogFormat`); `omitEmptyValues` is passed on. The
+/// provider's `path` (`/dev/stdout` on a gateway) is the placeholder `{{ACCESS_LOG_PATH}}` here.
+fn file_access_log(log: &LoggingConfig) -> Result<String, String> {
+    let provider = log.provider;
+    let format = log.file.log_format.as_ref();
+    let log_format = match (
+        format.and_then(|f| f.text.as_deref()),
+        format.and_then(|f| f.labels.as_ref()),
+    ) {
+        (Some(text), None) if !text.is_empty() => {
+            let mut text = text.to_string();
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            format!(
+                "text_format_source:\n  inline_string: {}\n",
+                yaml_string(&text)
+            )
+        }
+        (None, Some(labels)) if !labels.is_empty() => {
+            // istiod adds Envoy formatter extensions for %REQ_WITHOUT_QUERY%, %METADATA% and %CEL%
+            // (`accessLogJSONFormatters`); the local rendering does not, so it refuses them.
+            let labels_json = serde_json::to_string(labels).unwrap_or_default();
+            for operator in ["%REQ_WITHOUT_QUERY", "%METADATA", "%CEL"] {
+                if labels_json.contains(operator) {
+                    return Err(format!(
+                        "access-log provider {provider:?}: {operator}%: the local rendering adds no formatter extension for it"
+                    ));
+                }
+            }
+            format!(
+                "json_format:\n{}json_format_options: {{sort_properties: false}}\n",
+                indent(&yaml_struct(labels, provider)?, 2)
+            )
+        }
+        _ => {
+            return Err(format!(
+                "access-log provider {provider:?}: logFormat needs exactly one of a non-empty `text` or `labels` (istiod's default formats are not rendered locally)"
+            ))
+        }
+    };
     let mut out = format!(
-        "- name: envoy.access_loggers.file\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n    path: \"{}\"\n    log_format:\n      text_format_source:\n        inline_string: \"{ACCESS_LOG_FORMAT}\"\n",
+        "# Telemetry access log, provider {provider}\n- name: envoy.access_loggers.file\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n    path: \"{}\"\n    log_format:\n",
         placeholder("ACCESS_LOG_PATH")
     );
-    if let Some(flags) = filter {
-        out.push_str(&format!(
-            "  filter:\n    response_flag_filter: {{flags: [\"{flags}\"]}}\n"
-        ));
+    out.push_str(&indent(&log_format, 6));
+    if log.file.omit_empty_values {
+        out.push_str("      omit_empty_values: true\n");
     }
-    out
+    Ok(out)
+}
+
+/// A `labels` Struct as YAML: a format string per key, nested Structs as nested mappings.
+fn yaml_struct(fields: &serde_json::Map<String, Value>, provider: &str) -> Result<String, String> {
+    let mut out = String::new();
+    for (key, value) in fields {
+        let plain = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        let key = if plain { key.clone() } else { yaml_string(key) };
+        match value {
+            Value::String(format) => {
+                out.push_str(&format!("{key}: {}\n", yaml_string(format)))
+            }
+            Value::Object(nested) => {
+                out.push_str(&format!("{key}:\n"));
+                out.push_str(&indent(&yaml_struct(nested, provider)?, 2));
+            }
+            other => {
+                return Err(format!(
+                    "access-log provider {provider:?}: labels.{key}: {other} is neither a format string nor an object"
+                ))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The plugins of one chain as Envoy filters, in istiod's order (see `istiod::plugins_for`).
@@ -253,6 +357,8 @@ struct GatewayPort<'a> {
     /// The gateway's container port the servers' port is on: istiod names the listener by it.
     container_port: u32,
     servers: &'a [(&'a str, &'a str, &'a Server)],
+    /// The gateway's access logs (`istiod::access_logging`).
+    logs: &'a [LoggingConfig<'a>],
 }
 
 impl GatewayPort<'_> {
@@ -302,9 +408,14 @@ fn gateway_http_listener(port: &GatewayPort, clusters: &mut Clusters) -> Result<
     // to have RBAC, etc. upfront").
     out.push_str(&indent(&wasm_filters(&network, ChainType::Network)?, 4));
     let mut hcm = format!(
-        "- name: envoy.filters.network.http_connection_manager\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n    stat_prefix: outbound_0.0.0.0_{container_port}\n    codec_type: AUTO\n    access_log:\n"
+        "- name: envoy.filters.network.http_connection_manager\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager\n    stat_prefix: outbound_0.0.0.0_{container_port}\n    codec_type: AUTO\n"
     );
-    hcm.push_str(&indent(&file_access_log(None), 4));
+    // pilot/pkg/networking/core/accesslog.go, `setHTTPAccessLog`.
+    let logs = access_logs(port.logs, None)?;
+    if !logs.is_empty() {
+        hcm.push_str("    access_log:\n");
+        hcm.push_str(&indent(&logs, 4));
+    }
     // One route configuration per server port; istiod ignores the port in host matching
     // (pilot/pkg/networking/core/gateway.go, `buildGatewayHTTPRouteConfig`).
     hcm.push_str(&format!(
@@ -318,7 +429,18 @@ fn gateway_http_listener(port: &GatewayPort, clusters: &mut Clusters) -> Result<
     hcm.push_str(&indent(&wasm_filters(&http, ChainType::Http)?, 4));
     hcm.push_str("    - name: envoy.filters.http.router\n      typed_config:\n        \"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router\n");
     out.push_str(&indent(&hcm, 4));
+    out.push_str(&listener_access_log(port)?);
     Ok(out)
+}
+
+/// Every gateway listener logs what no filter chain took (NR): pilot/pkg/networking/core/
+/// listener.go, `buildGatewayListener`, calls accesslog.go's `setListenerAccessLog`.
+fn listener_access_log(port: &GatewayPort) -> Result<String, String> {
+    let logs = access_logs(port.logs, Some("NR"))?;
+    if logs.is_empty() {
+        return Ok(String::new());
+    }
+    Ok(format!("  access_log:\n{}", indent(&logs, 2)))
 }
 
 /// An HTTPS server terminating Istio mutual TLS: its chain matches the server's hosts as SNI
@@ -686,6 +808,7 @@ fn gateway_passthrough_listener(
                         &filters,
                         route,
                         &vs.meta.name,
+                        port.logs,
                         clusters,
                     )?,
                     2,
@@ -699,10 +822,8 @@ fn gateway_passthrough_listener(
             port.number
         ));
     }
-    // The listener logs only what no chain took (NR); each chain's tcp_proxy logs its connections
-    // (pilot/pkg/networking/core/accesslog.go, `setListenerAccessLog`, `setTCPAccessLog`).
-    out.push_str("  access_log:\n");
-    out.push_str(&indent(&file_access_log(Some("NR")), 2));
+    // The listener logs only what no chain took (NR); each chain's tcp_proxy logs its connections.
+    out.push_str(&listener_access_log(port)?);
     Ok(out)
 }
 
@@ -712,6 +833,7 @@ fn passthrough_chain(
     filters: &str,
     route: &TlsRoute,
     vs_name: &str,
+    logs: &[LoggingConfig],
     clusters: &mut Clusters,
 ) -> Result<String, String> {
     let cluster = single_destination(rules, &route.route, vs_name, clusters)?;
@@ -723,8 +845,15 @@ fn passthrough_chain(
     );
     out.push_str(&indent(filters, 2));
     out.push_str(&indent(&tcp_proxy(&cluster), 2));
-    out.push_str("      access_log:\n");
-    out.push_str(&indent(&file_access_log(None), 6));
+    // The TLS passthrough chains' tcp_proxy gets the same Telemetry logs as HTTP
+    // (pilot/pkg/networking/core/gateway.go, `buildGatewayNetworkFiltersFromTLSRoutes` through
+    // pilot/pkg/networking/core/networkfilter.go, `buildOutboundNetworkFiltersWithSingleDestination`,
+    // which calls accesslog.go's `setTCPAccessLog`).
+    let logs = access_logs(logs, None)?;
+    if !logs.is_empty() {
+        out.push_str("      access_log:\n");
+        out.push_str(&indent(&logs, 6));
+    }
     Ok(out)
 }
 

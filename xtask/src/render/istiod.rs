@@ -2,9 +2,15 @@
 //! file it comes from (read at the commit `fetch github:istio/istio` brings; paths are stable
 //! across recent releases).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::manifests::{Manifests, WasmPlugin};
+use super::manifests::{
+    AccessLogging, ExtensionProvider, FileAccessLogProvider, Manifests, Telemetry, WasmPlugin,
+};
+
+/// Istio's root namespace (meshConfig.rootNamespace, default `istio-system`), whose Telemetry
+/// without a selector applies mesh-wide; the gateways' pods run there too.
+pub const ROOT_NAMESPACE: &str = "istio-system";
 
 /// Which chain a plugin is inserted into.
 /// Whether a plugin's `selector.matchLabels` are all among the proxy's labels; a plugin attached
@@ -190,5 +196,150 @@ pub fn names_gateway(
     match reference.split_once('/') {
         Some((namespace, name)) => namespace == gateway_namespace && name == gateway_name,
         None => reference == gateway_name && vs_namespace == gateway_namespace,
+    }
+}
+
+/// One access log istiod gives a proxy's listeners from the Telemetry API: a provider's file
+/// logger, and the Telemetry's CEL `filter.expression` for it, if any.
+pub struct LoggingConfig<'a> {
+    pub provider: &'a str,
+    pub file: &'a FileAccessLogProvider,
+    pub filter: Option<&'a str>,
+}
+
+/// The access logs of a proxy in `namespace` with `labels`, as istiod computes them
+/// (pilot/pkg/model/telemetry.go):
+///
+/// - Which Telemetries (`applicableTelemetries`): the root namespace's without selector, then the
+///   proxy namespace's without selector, then those of the proxy's namespace whose selector picks
+///   it; each later one overrides the ones before. One attached by `targetRefs` applies to Gateway
+///   API gateways only, which the local proxies are not.
+/// - How they merge (`mergeLogs`, for mode CLIENT: a gateway's listeners are of class Gateway,
+///   `workloadMode`): the providers are those the most specific Telemetry names; each keeps the
+///   filter of the last entry naming it, unless a later entry disables it.
+/// - No Telemetry with accessLogging: istiod falls back to meshConfig.accessLogFile, which the
+///   shipped mesh config leaves unset, so nothing is logged.
+/// - Order: by provider name (`AccessLogging`, "deterministic ordering").
+/// - A provider the mesh config does not define is skipped by istiod with a debug log; here it is
+///   an error, since it is a mistake in our manifests.
+pub fn access_logging<'a>(
+    manifests: &'a Manifests,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<Vec<LoggingConfig<'a>>, String> {
+    let namespace_wide = |ns: &str| {
+        manifests.telemetries.iter().find(|telemetry| {
+            telemetry.meta.namespace == ns
+                && !has_selector(telemetry)
+                && !has_target_refs(telemetry)
+        })
+    };
+    let mut levels: Vec<&Telemetry> = Vec::new();
+    levels.extend(namespace_wide(ROOT_NAMESPACE));
+    if namespace != ROOT_NAMESPACE {
+        levels.extend(namespace_wide(namespace));
+    }
+    levels.extend(manifests.telemetries.iter().filter(|telemetry| {
+        telemetry.meta.namespace == namespace
+            && has_selector(telemetry)
+            && !has_target_refs(telemetry)
+            && telemetry.spec.selector.as_ref().is_some_and(|selector| {
+                selector
+                    .match_labels
+                    .iter()
+                    .all(|(key, value)| labels.get(key) == Some(value))
+            })
+    }));
+    levels.retain(|telemetry| !telemetry.spec.access_logging.is_empty());
+    let mut in_scope: BTreeSet<&str> = BTreeSet::new();
+    let mut filters: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+    for telemetry in &levels {
+        let mut names = BTreeSet::new();
+        for entry in &telemetry.spec.access_logging {
+            if !client_mode(telemetry, entry)? {
+                continue;
+            }
+            for provider in &entry.providers {
+                names.insert(provider.name.as_str());
+                filters.insert(
+                    provider.name.as_str(),
+                    entry
+                        .filter
+                        .as_ref()
+                        .map(|filter| filter.expression.as_str()),
+                );
+            }
+        }
+        if !names.is_empty() {
+            in_scope = names;
+        }
+    }
+    // Per provider: Some(filter) logs, None is disabled.
+    let mut chosen: BTreeMap<&str, Option<Option<&str>>> = BTreeMap::new();
+    let mut parent: Vec<&str> = Vec::new();
+    for telemetry in &levels {
+        for entry in &telemetry.spec.access_logging {
+            let mut names: Vec<&str> = entry.providers.iter().map(|p| p.name.as_str()).collect();
+            if names.is_empty() {
+                names = parent.clone();
+            }
+            parent = names.clone();
+            for name in names {
+                if !in_scope.contains(name) || !client_mode(telemetry, entry)? {
+                    continue;
+                }
+                let disabled = entry.disabled == Some(true);
+                chosen.insert(
+                    name,
+                    (!disabled).then(|| filters.get(name).copied().flatten()),
+                );
+            }
+        }
+    }
+    let mut configs = Vec::new();
+    for (name, spec) in chosen {
+        let Some(filter) = spec else { continue };
+        match manifests.extension_providers.get(name) {
+            Some(ExtensionProvider::EnvoyFileAccessLog(file)) => configs.push(LoggingConfig {
+                provider: name,
+                file,
+                filter,
+            }),
+            Some(ExtensionProvider::Other(_)) => {
+                return Err(format!(
+                    "access-log provider {name:?}: only envoyFileAccessLog providers are rendered locally"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "a Telemetry names access-log provider {name:?}, which meshConfig.extensionProviders does not define"
+                ))
+            }
+        }
+    }
+    Ok(configs)
+}
+
+fn has_selector(telemetry: &Telemetry) -> bool {
+    telemetry
+        .spec
+        .selector
+        .as_ref()
+        .is_some_and(|selector| !selector.match_labels.is_empty())
+}
+
+fn has_target_refs(telemetry: &Telemetry) -> bool {
+    !telemetry.spec.target_refs.is_empty() || telemetry.spec.target_ref.is_some()
+}
+
+/// Whether an accessLogging entry applies to a CLIENT listener (`matchWorkloadMode`).
+fn client_mode(telemetry: &Telemetry, entry: &AccessLogging) -> Result<bool, String> {
+    match entry.log_match.as_ref().and_then(|m| m.mode.as_deref()) {
+        None | Some("CLIENT_AND_SERVER") | Some("CLIENT") => Ok(true),
+        Some("SERVER") => Ok(false),
+        Some(other) => Err(format!(
+            "Telemetry {}: accessLogging.match.mode: {other:?} is not CLIENT, SERVER or CLIENT_AND_SERVER",
+            telemetry.meta.name
+        )),
     }
 }

@@ -1,7 +1,7 @@
 //! Reading `wasm-plugins-manifests/`: the resources istiod turns into gateway and sidecar
-//! configuration (WasmPlugin, Gateway, VirtualService, DestinationRule, ServiceEntry) and the mesh's
-//! outbound traffic policy. Other kinds (namespaces, Deployments, Telemetry, policies, the
-//! TrafficExtension copies) shape no listener here and are skipped.
+//! configuration (WasmPlugin, Gateway, VirtualService, DestinationRule, ServiceEntry, Telemetry)
+//! and the mesh config's outbound traffic policy and extension providers. Other kinds (namespaces,
+//! Deployments, policies, the TrafficExtension copies) shape no listener here and are skipped.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,8 +17,11 @@ pub struct Manifests {
     pub virtual_services: Vec<VirtualService>,
     pub destination_rules: Vec<DestinationRule>,
     pub service_entries: Vec<ServiceEntry>,
+    pub telemetries: Vec<Telemetry>,
     /// `meshConfig.outboundTrafficPolicy.mode`, wherever a manifest sets it.
     pub outbound_traffic_policy: Option<String>,
+    /// `meshConfig.extensionProviders` by name: what a Telemetry's `providers` refer to.
+    pub extension_providers: BTreeMap<String, ExtensionProvider>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +46,7 @@ pub type Gateway = Resource<GatewaySpec>;
 pub type VirtualService = Resource<VirtualServiceSpec>;
 pub type DestinationRule = Resource<DestinationRuleSpec>;
 pub type ServiceEntry = Resource<ServiceEntrySpec>;
+pub type Telemetry = Resource<TelemetrySpec>;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -254,26 +258,120 @@ pub struct ServiceEntrySpec {
     pub ports: Vec<Port>,
 }
 
-/// Every `*.yaml` directly in each directory, in name order (later directories add to earlier ones:
-/// a variant directory such as `mtls/` or `local-only/` only holds what it adds or replaces, see
-/// `upsert`).
-pub fn read_dirs(dirs: &[&Path]) -> Result<Manifests, String> {
-    let mut manifests = Manifests::default();
-    for dir in dirs {
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|error| format!("cannot read {}: {error}", dir.display()))?
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
-            .collect();
-        files.sort();
-        for file in files {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
-            read_text(&text, &mut manifests)
-                .map_err(|error| format!("{}: {error}", file.display()))?;
-        }
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TelemetrySpec {
+    #[serde(default)]
+    pub selector: Option<Selector>,
+    /// Gateway API attachment: applies to the gateways it names, never to a proxy picked by labels.
+    #[serde(default)]
+    pub target_refs: Vec<Value>,
+    #[serde(default)]
+    pub target_ref: Option<Value>,
+    #[serde(default)]
+    pub access_logging: Vec<AccessLogging>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessLogging {
+    #[serde(default)]
+    pub providers: Vec<ProviderRef>,
+    #[serde(default)]
+    pub filter: Option<AccessLogFilter>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default, rename = "match")]
+    pub log_match: Option<LogMatch>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProviderRef {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccessLogFilter {
+    pub expression: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogMatch {
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// One of `meshConfig.extensionProviders`. Only Envoy's file access log is rendered locally; the
+/// other kinds are kept as what they are, so that a Telemetry selecting one fails the rendering
+/// with its name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExtensionProvider {
+    EnvoyFileAccessLog(FileAccessLogProvider),
+    Other(Value),
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileAccessLogProvider {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub log_format: Option<FileLogFormat>,
+    #[serde(default)]
+    pub omit_empty_values: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLogFormat {
+    #[serde(default)]
+    pub text: Option<String>,
+    /// A Struct: values are format strings, or nested objects of them.
+    #[serde(default)]
+    pub labels: Option<serde_json::Map<String, Value>>,
+}
+
+/// Every `*.yaml` directly in `dir`, in name order, added to `manifests` (a variant directory such
+/// as `mtls/` or `local-only/` only holds what it adds or replaces, see `upsert`).
+pub fn read_dir(dir: &Path, manifests: &mut Manifests) -> Result<(), String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|error| format!("cannot read {}: {error}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    for file in files {
+        read_file(&file, manifests)?;
     }
-    Ok(manifests)
+    Ok(())
+}
+
+/// The documents of `kubectl kustomize DIR`, as `read_text` reads a file: a Kustomize rendering
+/// (a base with components) is what a cluster would be given.
+pub fn read_kustomization(dir: &Path, manifests: &mut Manifests) -> Result<(), String> {
+    let output = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .map_err(|error| format!("cannot run `kubectl kustomize {}`: {error}", dir.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "kubectl kustomize {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let text = String::from_utf8(output.stdout)
+        .map_err(|error| format!("kubectl kustomize {}: {error}", dir.display()))?;
+    read_text(&text, manifests)
+        .map_err(|error| format!("kubectl kustomize {}: {error}", dir.display()))
+}
+
+/// One file, as `read_dirs` reads each of a directory's.
+pub fn read_file(file: &Path, manifests: &mut Manifests) -> Result<(), String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
+    read_text(&text, manifests).map_err(|error| format!("{}: {error}", file.display()))
 }
 
 pub fn read_text(text: &str, manifests: &mut Manifests) -> Result<(), String> {
@@ -291,6 +389,13 @@ pub fn read_text(text: &str, manifests: &mut Manifests) -> Result<(), String> {
         {
             manifests.outbound_traffic_policy = Some(mode.to_string());
         }
+        // mesh-config.yaml (IstioOperator) and mesh-config.values.yaml (Helm) both carry them.
+        if let Some(providers) = value
+            .pointer("/spec/meshConfig/extensionProviders")
+            .or_else(|| value.pointer("/meshConfig/extensionProviders"))
+        {
+            read_extension_providers(providers, manifests)?;
+        }
         match kind {
             "WasmPlugin" => upsert(&mut manifests.plugins, resource(&value)?),
             "Gateway" if is_istio_networking(&value) => {
@@ -299,7 +404,43 @@ pub fn read_text(text: &str, manifests: &mut Manifests) -> Result<(), String> {
             "VirtualService" => upsert(&mut manifests.virtual_services, resource(&value)?),
             "DestinationRule" => upsert(&mut manifests.destination_rules, resource(&value)?),
             "ServiceEntry" => upsert(&mut manifests.service_entries, resource(&value)?),
+            "Telemetry" => upsert(&mut manifests.telemetries, resource(&value)?),
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The providers of one mesh config. A provider another file defines too must be the same: the
+/// IstioOperator and Helm forms of the mesh config are one setting written twice.
+fn read_extension_providers(providers: &Value, manifests: &mut Manifests) -> Result<(), String> {
+    let providers = providers
+        .as_array()
+        .ok_or("meshConfig.extensionProviders: not a list")?;
+    for (index, provider) in providers.iter().enumerate() {
+        let name = provider
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("meshConfig.extensionProviders[{index}]: no name"))?;
+        let parsed = match provider.get("envoyFileAccessLog") {
+            Some(file) => ExtensionProvider::EnvoyFileAccessLog(
+                serde_json::from_value(file.clone()).map_err(|error| {
+                    format!("meshConfig.extensionProviders[{name}].envoyFileAccessLog: {error}")
+                })?,
+            ),
+            None => ExtensionProvider::Other(provider.clone()),
+        };
+        match manifests.extension_providers.get(name) {
+            Some(known) if *known != parsed => {
+                return Err(format!(
+                    "meshConfig.extensionProviders[{name}] differs from its definition in a file read before"
+                ))
+            }
+            _ => {
+                manifests
+                    .extension_providers
+                    .insert(name.to_string(), parsed);
+            }
         }
     }
     Ok(())

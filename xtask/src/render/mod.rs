@@ -26,11 +26,6 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-pub fn read(dirs: &[PathBuf]) -> Result<Manifests, String> {
-    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
-    manifests::read_dirs(&dirs)
-}
-
 /// A proxy a rendering configures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Proxy {
@@ -50,41 +45,95 @@ impl Proxy {
     }
 }
 
+/// Where a variant's manifests come from, read in order: a later resource of the same kind,
+/// namespace and name replaces an earlier one (see `manifests::read_text`).
+enum Source {
+    /// Every `*.yaml` directly in a directory under `wasm-plugins-manifests/` ("" is the shipped
+    /// manifests).
+    Dir(&'static str),
+    /// One file under `wasm-plugins-manifests/`.
+    File(&'static str),
+    /// `kubectl kustomize` of a directory under the workspace root: a base with components, as a
+    /// cluster would be given it.
+    Kustomization(&'static str),
+}
+
 /// A set of manifests and what is rendered from it.
 struct Variant {
-    /// Directories under `wasm-plugins-manifests/`, each adding to or replacing what the ones before
-    /// it hold ("" is the shipped manifests).
-    dirs: &'static [&'static str],
+    sources: &'static [Source],
     /// Where its files go under `gateways/`.
     out: &'static str,
     proxies: &'static [Proxy],
 }
 
-const VARIANTS: [Variant; 3] = [
+const VARIANTS: [Variant; 5] = [
     // The shipped manifests, and what only the local setup adds: a host with a ServiceEntry that
     // the allowlist does not list.
     Variant {
-        dirs: &["", "local-only"],
+        sources: &[Source::Dir(""), Source::Dir("local-only")],
         out: "",
         proxies: &[Proxy::EgressGateway, Proxy::IngressGateway, Proxy::Sidecar],
     },
     // Istio mutual TLS between the sidecar and the egress gateway, the sidecar sending Istio's SNI.
     Variant {
-        dirs: &["", "mtls"],
+        sources: &[Source::Dir(""), Source::Dir("mtls")],
         out: "mtls",
         proxies: &[Proxy::EgressGateway, Proxy::Sidecar],
     },
     // The same with the DestinationRule's `sni`: only the sidecar changes.
     Variant {
-        dirs: &["", "mtls", "mtls/with-sni"],
+        sources: &[
+            Source::Dir(""),
+            Source::Dir("mtls"),
+            Source::Dir("mtls/with-sni"),
+        ],
         out: "mtls/with-sni",
         proxies: &[Proxy::Sidecar],
     },
+    // The opt-in Wasm access log (kustomize/wasm-access-log): the gateways' records built by the
+    // access-log module. The mesh config is an install setting, outside Kustomize.
+    Variant {
+        sources: &[
+            Source::Kustomization("tests/kustomize/wasm-access-log"),
+            Source::File("mesh-config.yaml"),
+            Source::Dir("local-only"),
+        ],
+        out: "wasm-access-log",
+        proxies: &[Proxy::EgressGateway, Proxy::IngressGateway],
+    },
+    // The native JSON record, sampled by a CEL filter (kustomize/sampled-access-log).
+    Variant {
+        sources: &[
+            Source::Kustomization("tests/kustomize/sampled-access-log"),
+            Source::File("mesh-config.yaml"),
+            Source::Dir("local-only"),
+        ],
+        out: "sampled-access-log",
+        proxies: &[Proxy::EgressGateway, Proxy::IngressGateway],
+    },
 ];
 
-fn variant_dirs(root: &Path, variant: &Variant) -> Vec<PathBuf> {
-    let manifests = root.join("wasm-plugins-manifests");
-    variant.dirs.iter().map(|dir| manifests.join(dir)).collect()
+fn read_variant(root: &Path, variant: &Variant) -> Result<Manifests, String> {
+    let manifests_dir = root.join("wasm-plugins-manifests");
+    let mut manifests = Manifests::default();
+    for source in variant.sources {
+        match source {
+            Source::Dir(dir) => manifests::read_dir(&manifests_dir.join(dir), &mut manifests)?,
+            Source::File(file) => manifests::read_file(&manifests_dir.join(file), &mut manifests)?,
+            Source::Kustomization(dir) => {
+                manifests::read_kustomization(&root.join(dir), &mut manifests)?
+            }
+        }
+    }
+    Ok(manifests)
+}
+
+fn variant_name(variant: &Variant) -> String {
+    if variant.out.is_empty() {
+        "the shipped manifests".to_string()
+    } else {
+        variant.out.to_string()
+    }
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -129,8 +178,8 @@ pub fn render(manifests: &Manifests, proxy: Proxy) -> Result<String, String> {
 pub fn render_all(root: &Path) -> Result<Vec<Rendering>, String> {
     let mut renderings = Vec::new();
     for variant in &VARIANTS {
-        let manifests = read(&variant_dirs(root, variant))
-            .map_err(|error| format!("{}: {error}", variant.dirs.join(" + ")))?;
+        let manifests = read_variant(root, variant)
+            .map_err(|error| format!("{}: {error}", variant_name(variant)))?;
         for proxy in variant.proxies {
             let file = Path::new(variant.out).join(proxy.file());
             let text = render(&manifests, *proxy)

@@ -4,7 +4,7 @@ use super::*;
 
 /// The manifests the local gateways of the demo and the tests are rendered from.
 fn local_manifests(root: &Path) -> Result<Manifests, String> {
-    read(&variant_dirs(root, &VARIANTS[0]))
+    read_variant(root, &VARIANTS[0])
 }
 
 #[test]
@@ -80,4 +80,78 @@ fn a_network_plugin_without_match_ports_closes_the_http_chain() {
         answer.is_err(),
         "the HTTP chain should be closed by the allowlist in network mode, got {answer:?}"
     );
+}
+
+/// Each gateway logs through the provider its Telemetry selects: the shipped manifests' native
+/// JSON record (its own `gateway` constant, no Wasm record), the opt-in Wasm record, and the
+/// sampled variant's CEL filter as the component writes it, on every access log of the gateway.
+#[test]
+fn the_access_log_is_the_telemetry_provider_s() {
+    let root = workspace_root();
+    let shipped = read_variant(&root, &VARIANTS[0]).unwrap();
+    let egress = render(&shipped, Proxy::EgressGateway).unwrap();
+    let ingress = render(&shipped, Proxy::IngressGateway).unwrap();
+    assert!(
+        egress.contains("provider gateway-wasm-json-egress")
+            && egress.contains("gateway: \"egress\"")
+    );
+    assert!(
+        ingress.contains("provider gateway-wasm-json-ingress")
+            && ingress.contains("gateway: \"ingress\"")
+    );
+    for rendering in [&egress, &ingress] {
+        assert!(
+            !rendering.contains("gateway_wasm.access_log"),
+            "{rendering}"
+        );
+        assert!(
+            rendering.contains("subset: \"%FILTER_STATE(wasm.gateway_wasm.subset.name:PLAIN)%\"")
+        );
+    }
+    // Sidecars keep Istio's own log: no Telemetry selects them and the mesh sets no accessLogFile.
+    assert!(!render(&shipped, Proxy::Sidecar)
+        .unwrap()
+        .contains("access_log"));
+
+    let wasm = read_variant(&root, &VARIANTS[3]).unwrap();
+    let egress = render(&wasm, Proxy::EgressGateway).unwrap();
+    assert!(
+        egress.contains("inline_string: \"%FILTER_STATE(wasm.gateway_wasm.access_log:PLAIN)%\\n\"")
+    );
+    assert!(!egress.contains("json_format"));
+
+    let component = std::fs::read_to_string(
+        root.join("wasm-plugins-manifests/kustomize/sampled-access-log/kustomization.yaml"),
+    )
+    .unwrap();
+    let expression = component
+        .split("expression: >-\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let sampled = read_variant(&root, &VARIANTS[4]).unwrap();
+    let egress = render(&sampled, Proxy::EgressGateway).unwrap();
+    let logs = egress.matches("- name: envoy.access_loggers.file").count();
+    let filtered = egress
+        .matches(&format!(
+            "expression: {}",
+            serde_json::to_string(expression.trim()).unwrap()
+        ))
+        .count();
+    // The HTTP connection manager, the two listeners' NR logs and the three TLS chains.
+    assert_eq!((logs, filtered), (6, 6), "{egress}");
+}
+
+#[test]
+fn a_telemetry_naming_an_undefined_provider_fails_the_rendering_naming_it() {
+    let root = workspace_root();
+    let mut manifests = read_variant(&root, &VARIANTS[0]).unwrap();
+    manifests
+        .extension_providers
+        .remove("gateway-wasm-json-egress");
+    let error = render(&manifests, Proxy::EgressGateway).unwrap_err();
+    assert!(error.contains("\"gateway-wasm-json-egress\""), "{error}");
 }
