@@ -10,9 +10,9 @@ use crate::client::{self, HttpRequest, HttpResponse, Protocol};
 use crate::compose::ComposeStack;
 use crate::gateways::APP_HOST;
 use crate::walkthrough::{
-    check_collected, check_each_logged_once, check_egress_decisions, check_egress_logged_once,
-    check_ingress_denial, check_routed_to_google, json_lines, note_response, read_until, Step,
-    EGRESS_HTTP_HOSTS, HTTP_STEPS_SENT,
+    check_each_logged_once, check_egress_decisions, check_egress_logged_once, check_ingress_denial,
+    check_native_fields, check_routed_to_google, json_lines, note_response, read_until, Step,
+    HTTP_STEPS_SENT,
 };
 
 pub fn walkthrough(stack: &ComposeStack) -> Vec<Step> {
@@ -39,7 +39,6 @@ pub fn walkthrough(stack: &ComposeStack) -> Vec<Step> {
     steps.push(passthrough_denied_step(stack, ingress, None));
     steps.push(access_log_step(stack));
     steps.push(ingress_access_log_step(stack));
-    steps.push(collector_step(stack));
     steps
 }
 
@@ -221,8 +220,8 @@ fn passthrough_denied_step(stack: &ComposeStack, ingress: SocketAddr, sni: Optio
     step
 }
 
-/// Envoy's own access logger wrote the access-log filter's records to the egress gateway's
-/// stdout, as pure JSON lines among Envoy's log lines.
+/// Envoy's own access logger wrote its JSON records to the egress gateway's stdout, as pure JSON
+/// lines among Envoy's log lines.
 fn access_log_step(stack: &ComposeStack) -> Step {
     let mut step = Step::new(
         "the egress gateway logged every request and connection as JSON (docker compose logs)",
@@ -237,6 +236,7 @@ fn access_log_step(stack: &ComposeStack) -> Step {
         step.note(record.to_string());
     }
     check_egress_decisions(&mut step, &records, true);
+    check_native_fields(&mut step, &records);
     check_egress_logged_once(&mut step, &records);
     step
 }
@@ -260,33 +260,6 @@ fn ingress_access_log_step(stack: &ComposeStack) -> Step {
         |records| records.len() >= sent.len(),
     );
     check_each_logged_once(&mut step, &records, &sent);
-    step
-}
-
-/// The egress access log's HTTP sink delivered NDJSON batches to the log collector.
-fn collector_step(stack: &ComposeStack) -> Step {
-    let mut step =
-        Step::new("the egress gateway's access log shipped batches to the log collector");
-    let batches = || printed_records(stack, "log-collector");
-    let collected = |batches: &[serde_json::Value]| -> Vec<serde_json::Value> {
-        batches
-            .iter()
-            .flat_map(|batch| json_lines(batch["body"].as_str().unwrap_or_default()))
-            .collect()
-    };
-    let received = read_until(Duration::from_secs(10), batches, |received| {
-        collected(received).len() >= EGRESS_HTTP_HOSTS.len()
-    });
-    let records = collected(&received);
-    let received: Vec<(&str, &str)> = received
-        .iter()
-        .map(|batch| {
-            (
-                batch["method"].as_str().unwrap_or_default(),
-                batch["path"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
-    check_collected(&mut step, &received, &records);
+    check_native_fields(&mut step, &records);
     step
 }

@@ -14,7 +14,7 @@ use crate::modules;
 use crate::paths;
 use crate::pki::CertificateAuthority;
 use crate::template::{self, Vars};
-use crate::upstream::{Reply, Responder, Upstream};
+use crate::upstream::{fixed_status, Reply, Responder, Upstream};
 use crate::Result;
 
 /// The public name of the app behind the ingress gateway.
@@ -65,30 +65,61 @@ impl GatewayPorts {
     }
 }
 
+/// Which rendering of the gateways runs: the shipped manifests' (`gateways/`) or a component's
+/// (`gateways/<dir>/`, rendered from its `tests/kustomize/` fixture). The sidecar is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayVariant {
+    /// Envoy's native JSON access log, every request and connection.
+    Shipped,
+    /// kustomize/wasm-access-log: the access-log module's record, and its HTTP sink's batches to
+    /// the collector.
+    WasmAccessLog,
+    /// kustomize/sampled-access-log: the native record behind its CEL filter.
+    SampledAccessLog,
+}
+
+impl GatewayVariant {
+    fn dir(self) -> &'static str {
+        match self {
+            GatewayVariant::Shipped => "",
+            GatewayVariant::WasmAccessLog => "wasm-access-log",
+            GatewayVariant::SampledAccessLog => "sampled-access-log",
+        }
+    }
+}
+
 /// Both gateways with everything behind them. Dropping it stops all of it.
 pub struct LocalGateways {
     /// The command-runner app behind the ingress gateway; `/fetch?host=H` makes it call `http://H/`
     /// through its sidecar, which sends it to the egress gateway (or nowhere).
     pub app: Upstream,
-    /// Stand-in for www.google.com and google.com (the `google` subset), over HTTP and HTTPS.
+    /// Stand-in for www.google.com and google.com (the `google` subset), over HTTP and HTTPS. Over
+    /// HTTP, [`UNAVAILABLE_PATH`] answers 503: an external service failing.
     pub google: Upstream,
     pub google_tls: Upstream,
     /// Stand-in for the rest of the internet (evil.example.com has a ServiceEntry in the local-only
     /// manifests, but no allowlist lists it), over HTTP and HTTPS.
     pub internet: Upstream,
     pub internet_tls: Upstream,
-    /// Receives the egress access log's NDJSON batches.
-    pub collector: Upstream,
+    /// Stands in for log-collector.observability, where the Wasm access log's HTTP sink sends its
+    /// NDJSON batches: only with [`GatewayVariant::WasmAccessLog`].
+    pub collector: Option<Upstream>,
     /// Trusted by the stand-ins' certificates; a TLS client of the stand-ins needs it.
     pub ca: CertificateAuthority,
     pub ingress: Envoy,
     pub egress: Envoy,
     /// command-runner's sidecar (gateways/sidecar.yaml): the app's outbound side.
     pub sidecar: Envoy,
+    pub variant: GatewayVariant,
 }
 
 impl LocalGateways {
+    /// The shipped gateways.
     pub fn start(ports: GatewayPorts) -> Result<Self> {
+        Self::start_variant(ports, GatewayVariant::Shipped)
+    }
+
+    pub fn start_variant(ports: GatewayPorts, variant: GatewayVariant) -> Result<Self> {
         modules::build_once()?;
         let ca = CertificateAuthority::new()?;
         let sidecar_addr: Arc<OnceLock<SocketAddr>> = Arc::new(OnceLock::new());
@@ -97,7 +128,7 @@ impl LocalGateways {
             command_runner(Arc::clone(&sidecar_addr)),
             None,
         )?;
-        let google = Upstream::start("google")?;
+        let google = Upstream::start_with("google", google_responder(), None)?;
         let google_tls = Upstream::start_tls(
             "google",
             ca.issue(&ALLOWED_EXTERNAL_HOSTS)?
@@ -109,7 +140,10 @@ impl LocalGateways {
             ca.issue(&["internet.example"])?
                 .server_config(&[b"http/1.1"])?,
         )?;
-        let collector = Upstream::start("log-collector")?;
+        let collector = match variant {
+            GatewayVariant::WasmAccessLog => Some(Upstream::start("log-collector")?),
+            GatewayVariant::Shipped | GatewayVariant::SampledAccessLog => None,
+        };
 
         let egress_dir = Envoy::work_dir("egress")?;
         let egress_vars = egress_gateway_vars(
@@ -122,11 +156,15 @@ impl LocalGateways {
                 google_tls: google_tls.port(),
                 internet: internet.port(),
                 internet_tls: internet_tls.port(),
-                collector: collector.port(),
+                // Only the Wasm access log's rendering has the collector's cluster.
+                collector: collector.as_ref().map_or(0, Upstream::port),
             },
         );
         let egress = Envoy::start_in(
-            EnvoyOptions::new("egress", render("egress-gateway.yaml", &egress_vars)?),
+            EnvoyOptions::new(
+                "egress",
+                render(variant, "egress-gateway.yaml", &egress_vars)?,
+            ),
             egress_dir,
         )?;
 
@@ -144,7 +182,7 @@ impl LocalGateways {
             );
         let sidecar = Envoy::start(EnvoyOptions::new(
             "sidecar",
-            render("sidecar.yaml", &sidecar_vars)?,
+            render(GatewayVariant::Shipped, "sidecar.yaml", &sidecar_vars)?,
         ))?;
         let _ = sidecar_addr.set(sidecar.listener_addr("sidecar_http")?);
 
@@ -158,7 +196,10 @@ impl LocalGateways {
             .set("APP_HOST", "127.0.0.1")
             .set("APP_PORT", app.port());
         let ingress = Envoy::start_in(
-            EnvoyOptions::new("ingress", render("ingress-gateway.yaml", &ingress_vars)?),
+            EnvoyOptions::new(
+                "ingress",
+                render(variant, "ingress-gateway.yaml", &ingress_vars)?,
+            ),
             ingress_dir,
         )?;
 
@@ -173,6 +214,7 @@ impl LocalGateways {
             ingress,
             egress,
             sidecar,
+            variant,
         })
     }
 
@@ -198,10 +240,26 @@ impl LocalGateways {
         self.sidecar.listener_addr("sidecar_tls")
     }
 
-    /// The file Envoy's own access logger writes the JSON records to.
+    /// The file Envoy's own access logger writes the records to (the provider's /dev/stdout in
+    /// Istio).
     pub fn access_log_path(envoy: &Envoy) -> PathBuf {
         envoy.work_path().join("access.log")
     }
+}
+
+/// The path the google stand-in answers 503 on.
+pub const UNAVAILABLE_PATH: &str = "/unavailable";
+
+fn google_responder() -> Responder {
+    let ok = fixed_status("google", 200);
+    let unavailable = fixed_status("google", 503);
+    Arc::new(move |request| {
+        if request.path == UNAVAILABLE_PATH {
+            unavailable(request)
+        } else {
+            ok(request)
+        }
+    })
 }
 
 /// The placeholders every rendered configuration has: where it binds, its admin port and where
@@ -261,8 +319,11 @@ pub fn egress_gateway_vars(
         .set("COLLECTOR_PORT", upstreams.collector)
 }
 
-fn render(file: &str, vars: &Vars) -> Result<String> {
-    template::render_file(&paths::gateway_configs_dir().join(file), vars)
+fn render(variant: GatewayVariant, file: &str, vars: &Vars) -> Result<String> {
+    template::render_file(
+        &paths::gateway_configs_dir().join(variant.dir()).join(file),
+        vars,
+    )
 }
 
 /// The app: `/fetch?host=H` calls `http://H/` through its sidecar and answers with what came back

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::client::{self, HttpRequest, HttpResponse, Protocol, TlsClient};
-use crate::gateways::{LocalGateways, APP_HOST};
+use crate::gateways::{GatewayVariant, LocalGateways, APP_HOST};
 use crate::upstream::Upstream;
 
 /// One step: what was done, what happened, whether it behaved.
@@ -74,7 +74,9 @@ pub fn walkthrough(gateways: &LocalGateways) -> Vec<Step> {
     steps.push(passthrough_denied_step(gateways, sidecar_tls, None));
     steps.push(access_log_step(gateways));
     steps.push(ingress_access_log_step(gateways));
-    steps.push(collector_step(gateways));
+    if gateways.variant == GatewayVariant::WasmAccessLog {
+        steps.push(collector_step(gateways));
+    }
     steps
 }
 
@@ -258,7 +260,8 @@ fn passthrough_denied_step(
     step
 }
 
-/// Envoy's own access logger wrote the access-log filter's records as pure JSON lines.
+/// Envoy's own access logger wrote the records as pure JSON lines: its native JSON record on the
+/// shipped gateways, the access-log filter's with the Wasm access log.
 fn access_log_step(gateways: &LocalGateways) -> Step {
     let mut step = Step::new("the egress gateway logged every request and connection as JSON");
     let path = LocalGateways::access_log_path(&gateways.egress);
@@ -270,6 +273,9 @@ fn access_log_step(gateways: &LocalGateways) -> Step {
         step.note(record.to_string());
     }
     check_egress_decisions(&mut step, &records, false);
+    if gateways.variant != GatewayVariant::WasmAccessLog {
+        check_native_fields(&mut step, &records);
+    }
     step.check(
         records.iter().all(|r| r["authority"] != "example.org"),
         "no record of the unregistered host: it never left the sidecar",
@@ -291,17 +297,22 @@ fn ingress_access_log_step(gateways: &LocalGateways) -> Step {
         step.note(record.to_string());
     }
     check_each_logged_once(&mut step, &records, &HTTP_STEPS_SENT);
+    if gateways.variant != GatewayVariant::WasmAccessLog {
+        check_native_fields(&mut step, &records);
+    }
     step
 }
 
-/// The egress access log's HTTP sink delivered NDJSON batches to the collector: one record for
+/// The Wasm access log's HTTP sink delivered NDJSON batches to the collector: one record for
 /// each of the walk-through's three HTTP requests through the egress gateway.
 fn collector_step(gateways: &LocalGateways) -> Step {
     let mut step =
-        Step::new("the egress gateway's access log shipped batches to the log collector");
+        Step::new("the egress gateway's Wasm access log shipped batches to the log collector");
+    let Some(collector) = &gateways.collector else {
+        return Step::failed(&step.title, "no collector runs".to_string());
+    };
     let collected = || -> Vec<serde_json::Value> {
-        gateways
-            .collector
+        collector
             .requests()
             .iter()
             .flat_map(|batch| json_lines(&String::from_utf8_lossy(&batch.body)))
@@ -310,7 +321,7 @@ fn collector_step(gateways: &LocalGateways) -> Step {
     let records = read_until(Duration::from_secs(5), collected, |records| {
         records.len() >= EGRESS_HTTP_HOSTS.len()
     });
-    let batches = gateways.collector.requests();
+    let batches = collector.requests();
     let batches: Vec<(&str, &str)> = batches
         .iter()
         .map(|batch| (batch.method.as_str(), batch.path.as_str()))
@@ -338,6 +349,72 @@ pub(crate) fn check_routed_to_google(step: &mut Step, response: &HttpResponse) {
     step.check(
         response.header("x-egress-upstream") == Some("google"),
         "the egress gateway routed it to the `google` subset",
+    );
+}
+
+/// The fields of the native JSON record: Istio's default JSON access-log format
+/// (pilot/pkg/model/telemetry_logging.go, `EnvoyJSONLogFormatIstio`), then ours
+/// (wasm-plugins-manifests/mesh-config.yaml, the providers `gateway-wasm-json-*`).
+pub const NATIVE_RECORD_FIELDS: [&str; 27] = [
+    "start_time",
+    "route_name",
+    "method",
+    "path",
+    "protocol",
+    "response_code",
+    "response_flags",
+    "response_code_details",
+    "connection_termination_details",
+    "upstream_transport_failure_reason",
+    "bytes_received",
+    "bytes_sent",
+    "duration",
+    "upstream_service_time",
+    "x_forwarded_for",
+    "user_agent",
+    "request_id",
+    "authority",
+    "upstream_host",
+    "upstream_cluster",
+    "upstream_local_address",
+    "downstream_local_address",
+    "downstream_remote_address",
+    "requested_server_name",
+    "gateway",
+    "allowlist",
+    "subset",
+];
+
+/// Checks that every record has exactly the native record's fields, `allowlist` an object of
+/// `decision`, `reason` and `rule`.
+pub(crate) fn check_native_fields(step: &mut Step, records: &[serde_json::Value]) {
+    let mut expected: Vec<&str> = NATIVE_RECORD_FIELDS.to_vec();
+    expected.sort_unstable();
+    let odd: Vec<String> = records
+        .iter()
+        .filter(|record| {
+            let keys = |value: &serde_json::Value| -> Vec<String> {
+                let mut keys: Vec<String> = value
+                    .as_object()
+                    .map(|object| object.keys().cloned().collect())
+                    .unwrap_or_default();
+                keys.sort();
+                keys
+            };
+            keys(record) != expected || keys(&record["allowlist"]) != ["decision", "reason", "rule"]
+        })
+        .map(|record| record.to_string())
+        .collect();
+    step.check(
+        !records.is_empty() && odd.is_empty(),
+        format!(
+            "every record has Istio's JSON fields, gateway, allowlist {{decision, reason, rule}} and subset{}",
+            if odd.is_empty() {
+                String::new()
+            } else {
+                format!("; not: {}", odd.join(" "))
+            }
+        ),
     );
 }
 

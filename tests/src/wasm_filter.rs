@@ -123,8 +123,9 @@ fn render(
     )
 }
 
-/// The three filters as an egress gateway runs them, for one allowed host: the allowlist, the tagger
-/// sending that host to subset `app`, and the access log configured by `access_log`.
+/// The three filters as an egress gateway with the opt-in Wasm access log runs them
+/// (kustomize/wasm-access-log), for one allowed host: the allowlist, the tagger sending that host to
+/// subset `app`, and the access log configured by `access_log`.
 pub fn egress_suite(allowed_host: &str, access_log: &str) -> Vec<WasmFilter> {
     vec![
         WasmFilter::http(

@@ -37,7 +37,8 @@ fn a_failed_test_leaves_no_stack_running() {
     let failing = {
         let project = project.clone();
         std::thread::spawn(move || {
-            let _stack = ComposeStack::up(&project, IngressPort::Any, &["log-collector"]).unwrap();
+            let _stack =
+                ComposeStack::up(&project, IngressPort::Any, &["internet-standin"]).unwrap();
             let _ = seen_up.send(compose::leftovers(&project).unwrap());
             panic!("a step failed while the stack was up");
         })
@@ -61,7 +62,7 @@ fn a_killed_test_run_leaves_no_stack_running() {
     let mut exited = std::process::Command::new("true").spawn().unwrap();
     exited.wait().unwrap();
     let project = compose::project_of_process(PREFIX, exited.id());
-    let stack = ComposeStack::up(&project, IngressPort::Any, &["log-collector"]).unwrap();
+    let stack = ComposeStack::up(&project, IngressPort::Any, &["internet-standin"]).unwrap();
     // As if the process had been killed: its guard never runs.
     std::mem::forget(stack);
     assert_ne!(compose::leftovers(&project).unwrap(), Vec::<String>::new());

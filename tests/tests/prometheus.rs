@@ -1,7 +1,8 @@
 //! The filters' metrics as Prometheus sees them on an Istio gateway: real Envoy with the tag
 //! extraction istio-agent configures for `extraStatTags` (tests/envoy/istio-stats-gateway.yaml),
 //! read from `/stats/prometheus`: one metric per concept, reason, subset and gateway as labels, no
-//! `wasmcustom` prefix.
+//! `wasmcustom` prefix. The access-log module's metric is the opt-in Wasm access log's
+//! (kustomize/wasm-access-log); the shipped gateways run the allowlist and the tagger.
 
 use std::time::Duration;
 

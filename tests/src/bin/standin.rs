@@ -9,7 +9,6 @@
 //!   on `DIRECT_PORT` without the sidecar and the egress gateway: what the network separation must stop.
 //! - `google`, `internet`: www.google.com / google.com and the rest of the internet: plain HTTP on
 //!   `HTTP_PORT` and HTTPS on `TLS_PORT` with `TLS_CERT` / `TLS_KEY`.
-//! - `log-collector`: receives the access log's NDJSON batches.
 //!
 //! Every role prints one JSON line per request it receives on stdout, so `docker compose logs`
 //! shows what reached each service (and proves what never did).
@@ -24,7 +23,7 @@ use e2e::upstream::{fixed_status, RecordedRequest, Reply, Responder, Upstream};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-const USAGE: &str = "usage: standin command-runner|google|internet|log-collector";
+const USAGE: &str = "usage: standin command-runner|google|internet";
 
 fn main() {
     if let Err(error) = run() {
@@ -53,7 +52,6 @@ fn run() -> Result<(), String> {
                 serve(tls_port, &role, fixed_status(&role, 200), Some(tls))?,
             ]
         }
-        "log-collector" => vec![serve(http_port, &role, fixed_status(&role, 200), None)?],
         other => return Err(format!("unknown role {other:?}; {USAGE}")),
     };
     println!("standin {role}: listening");

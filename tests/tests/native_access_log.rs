@@ -1,0 +1,327 @@
+//! The gateways' access log as shipped: Envoy's own JSON access logger (the Telemetry providers
+//! `gateway-wasm-json-*` of wasm-plugins-manifests/mesh-config.yaml, rendered into `gateways/`)
+//! writes each record, Istio's JSON fields plus `gateway`, `allowlist` and `subset` read from the
+//! filter state host-allowlist and subset-tagger publish; no Wasm access-log module runs. Then the
+//! opt-in variants: kustomize/sampled-access-log's CEL filter in real Envoy, and
+//! kustomize/wasm-access-log's record and collector through the demo's walk-through.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use e2e::client::{self, HttpRequest, HttpResponse, Protocol, TlsClient};
+use e2e::gateways::{GatewayPorts, GatewayVariant, LocalGateways, APP_HOST, UNAVAILABLE_PATH};
+use e2e::json_lines;
+use e2e::walkthrough::{walkthrough, NATIVE_RECORD_FIELDS};
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn get(addr: std::net::SocketAddr, host: &str, path: &str, request_id: &str) -> HttpResponse {
+    client::send(
+        addr,
+        Protocol::Http1,
+        None,
+        &HttpRequest::get(host, path).header("x-request-id", request_id),
+    )
+    .unwrap()
+}
+
+fn tls_client(gateways: &LocalGateways, sni: &str) -> TlsClient {
+    TlsClient {
+        config: gateways.ca.client_config(&[b"http/1.1"]).unwrap(),
+        sni: Some(sni.to_string()),
+    }
+}
+
+/// The records of `envoy`'s access log once `count` are written (every line one JSON object).
+fn records(gateways_envoy: &e2e::envoy::Envoy, count: usize) -> Vec<Value> {
+    json_lines::wait_for_file(&LocalGateways::access_log_path(gateways_envoy), count, WAIT).unwrap()
+}
+
+fn find<'a>(records: &'a [Value], what: &str, matches: impl Fn(&Value) -> bool) -> &'a Value {
+    records
+        .iter()
+        .find(|record| matches(record))
+        .unwrap_or_else(|| panic!("no record of {what} in {records:#?}"))
+}
+
+fn keys(value: &Value) -> BTreeSet<&str> {
+    value
+        .as_object()
+        .map(|object| object.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_shipped_gateways_write_istio_s_json_record_with_the_decision_and_the_subset() {
+    let gateways = LocalGateways::start(GatewayPorts::any()).unwrap();
+    let egress = gateways.egress_http().unwrap();
+    let allowed = get(egress, "www.google.com", "/a?q=1", "native-allowed");
+    assert_eq!(allowed.status, 200, "{}", allowed.body_text());
+    let denied = get(egress, "evil.example.com", "/b", "native-denied");
+    assert_eq!(denied.status, 403);
+    let passthrough = client::send(
+        gateways.egress_tls().unwrap(),
+        Protocol::Http1,
+        Some(&tls_client(&gateways, "www.google.com")),
+        &HttpRequest::get("www.google.com", "/"),
+    )
+    .unwrap();
+    assert_eq!(passthrough.status, 200);
+    let closed = client::tls_handshake(
+        gateways.egress_tls().unwrap(),
+        &tls_client(&gateways, "evil.example.com"),
+    );
+    assert!(
+        closed.is_err(),
+        "the allowlist let TLS for evil.example.com through"
+    );
+    let ingress = get(
+        gateways.ingress_http().unwrap(),
+        APP_HOST,
+        "/",
+        "native-ingress",
+    );
+    assert_eq!(ingress.status, 200);
+
+    let egress_records = records(&gateways.egress, 4);
+    assert_eq!(egress_records.len(), 4, "{egress_records:#?}");
+    let ingress_records = records(&gateways.ingress, 1);
+    assert_eq!(ingress_records.len(), 1, "{ingress_records:#?}");
+    let expected_fields: BTreeSet<&str> = NATIVE_RECORD_FIELDS.into_iter().collect();
+    for record in egress_records.iter().chain(&ingress_records) {
+        assert_eq!(keys(record), expected_fields, "{record}");
+        assert_eq!(
+            keys(&record["allowlist"]),
+            BTreeSet::from(["decision", "reason", "rule"]),
+            "{record}"
+        );
+    }
+
+    let allowed = find(&egress_records, "the allowed request", |r| {
+        r["request_id"] == "native-allowed"
+    });
+    assert_eq!(allowed["gateway"], "egress");
+    assert_eq!(allowed["method"], "GET");
+    assert_eq!(allowed["authority"], "www.google.com");
+    assert_eq!(allowed["path"], "/a?q=1");
+    assert_eq!(allowed["protocol"], "HTTP/1.1");
+    assert_eq!(allowed["response_code"], 200);
+    assert_eq!(allowed["upstream_cluster"], "outbound|80||www.google.com");
+    assert_eq!(
+        allowed["allowlist"],
+        json!({"decision": "allowed", "reason": "host_listed", "rule": "www.google.com"})
+    );
+    assert_eq!(allowed["subset"], "google");
+
+    let denied = find(&egress_records, "the denied request", |r| {
+        r["request_id"] == "native-denied"
+    });
+    assert_eq!(denied["response_code"], 403);
+    assert_eq!(
+        denied["allowlist"],
+        json!({"decision": "denied", "reason": "host_not_listed", "rule": null})
+    );
+    assert_eq!(
+        denied["subset"],
+        Value::Null,
+        "a denied request is not tagged"
+    );
+    assert_eq!(denied["upstream_host"], Value::Null, "{denied}");
+
+    let connection = find(&egress_records, "the TLS passthrough connection", |r| {
+        r["requested_server_name"] == "www.google.com"
+    });
+    assert_eq!(
+        connection["method"],
+        Value::Null,
+        "a connection has no request"
+    );
+    assert_eq!(
+        connection["upstream_cluster"],
+        "outbound|443||www.google.com"
+    );
+    assert_eq!(
+        connection["allowlist"],
+        json!({"decision": "allowed", "reason": "host_listed", "rule": "www.google.com"})
+    );
+    let closed = find(&egress_records, "the closed TLS connection", |r| {
+        r["requested_server_name"] == "evil.example.com"
+    });
+    assert_eq!(
+        closed["allowlist"],
+        json!({"decision": "denied", "reason": "host_not_listed", "rule": null})
+    );
+    assert_eq!(closed["upstream_host"], Value::Null, "{closed}");
+
+    let ingress = &ingress_records[0];
+    assert_eq!(ingress["gateway"], "ingress");
+    assert_eq!(ingress["request_id"], "native-ingress");
+    assert_eq!(ingress["allowlist"]["decision"], "allowed");
+
+    // No Wasm module built these records: the shipped gateways load no access-log module.
+    for envoy in [&gateways.egress, &gateways.ingress] {
+        assert_eq!(envoy.stat("wasmcustom.access_log.records").unwrap(), None);
+    }
+}
+
+/// kustomize/sampled-access-log: Envoy's CEL filter keeps every denial, every 5xx and every TLS
+/// connection, and of the rest the requests whose x-request-id sorts below "19a". The local
+/// gateway keeps a client's x-request-id (it is not an edge proxy to Envoy: no
+/// use_remote_address), so the test chooses which side of the threshold each request falls on.
+#[test]
+fn the_sampled_access_log_keeps_denials_5xx_connections_and_a_share_by_request_id() {
+    let gateways =
+        LocalGateways::start_variant(GatewayPorts::any(), GatewayVariant::SampledAccessLog)
+            .unwrap();
+    let egress = gateways.egress_http().unwrap();
+    // (request id, host, path, status, logged)
+    let requests = [
+        (
+            "ffffffff-0000-4000-8000-000000000001",
+            "www.google.com",
+            "/",
+            200,
+            false,
+        ),
+        (
+            "19a00000-0000-4000-8000-000000000002",
+            "www.google.com",
+            "/",
+            200,
+            false,
+        ),
+        (
+            "199fffff-0000-4000-8000-000000000003",
+            "www.google.com",
+            "/",
+            200,
+            true,
+        ),
+        (
+            "00000000-0000-4000-8000-000000000004",
+            "google.com",
+            "/",
+            200,
+            true,
+        ),
+        (
+            "ffffffff-0000-4000-8000-000000000005",
+            "evil.example.com",
+            "/",
+            403,
+            true,
+        ),
+        (
+            "ffffffff-0000-4000-8000-000000000006",
+            "www.google.com",
+            UNAVAILABLE_PATH,
+            503,
+            true,
+        ),
+    ];
+    for (id, host, path, status, _) in requests {
+        let response = get(egress, host, path, id);
+        assert_eq!(
+            response.status,
+            status,
+            "{id} {host}{path}: {}",
+            response.body_text()
+        );
+    }
+    let passthrough = client::send(
+        gateways.egress_tls().unwrap(),
+        Protocol::Http1,
+        Some(&tls_client(&gateways, "www.google.com")),
+        &HttpRequest::get("www.google.com", "/"),
+    )
+    .unwrap();
+    assert_eq!(passthrough.status, 200);
+    // An allowed ingress request above the threshold, and a denied one.
+    let ingress = gateways.ingress_http().unwrap();
+    assert_eq!(
+        get(
+            ingress,
+            APP_HOST,
+            "/",
+            "ffffffff-0000-4000-8000-000000000007"
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        get(
+            ingress,
+            "attacker.example.com",
+            "/",
+            "ffffffff-0000-4000-8000-000000000008"
+        )
+        .status,
+        403
+    );
+
+    let kept: Vec<&str> = requests
+        .iter()
+        .filter(|(.., logged)| *logged)
+        .map(|(id, ..)| *id)
+        .collect();
+    // The connection's record is written when it closes, after the requests' records.
+    let egress_records = records(&gateways.egress, kept.len() + 1);
+    let logged_ids: BTreeSet<&str> = egress_records
+        .iter()
+        .filter_map(|record| record["request_id"].as_str())
+        .collect();
+    assert_eq!(
+        logged_ids,
+        kept.iter().copied().collect(),
+        "Envoy kept each client's x-request-id, and the filter only these: {egress_records:#?}"
+    );
+    let connections: Vec<&Value> = egress_records
+        .iter()
+        .filter(|record| record["request_id"].is_null())
+        .collect();
+    assert_eq!(connections.len(), 1, "{egress_records:#?}");
+    assert_eq!(connections[0]["requested_server_name"], "www.google.com");
+    let failed = find(&egress_records, "the 503", |r| r["response_code"] == 503);
+    assert_eq!(failed["allowlist"]["decision"], "allowed");
+
+    let ingress_records = records(&gateways.ingress, 1);
+    assert_eq!(ingress_records.len(), 1, "{ingress_records:#?}");
+    assert_eq!(ingress_records[0]["allowlist"]["decision"], "denied");
+    assert_eq!(
+        ingress_records[0]["request_id"],
+        "ffffffff-0000-4000-8000-000000000008"
+    );
+}
+
+/// kustomize/wasm-access-log: the access-log module builds the records (printed by the provider
+/// `gateway-wasm-record`) and ships the egress ones to the collector; the demo's story holds with
+/// them, decisions, TLS connections and batches included.
+#[test]
+fn the_opt_in_wasm_access_log_keeps_its_record_and_its_collector() {
+    let gateways =
+        LocalGateways::start_variant(GatewayPorts::any(), GatewayVariant::WasmAccessLog).unwrap();
+    let steps = walkthrough(&gateways);
+    assert!(
+        steps
+            .iter()
+            .any(|step| step.title.contains("log collector")),
+        "{steps:#?}"
+    );
+    for step in &steps {
+        assert!(
+            step.ok,
+            "step {:?} misbehaved:\n{}",
+            step.title,
+            step.details.join("\n")
+        );
+    }
+    assert!(
+        gateways
+            .egress
+            .stat("wasmcustom.access_log.records")
+            .unwrap()
+            .is_some_and(|records| records >= 3),
+        "the Wasm module built the egress records"
+    );
+}
