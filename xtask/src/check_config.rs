@@ -282,8 +282,10 @@ WasmPlugin istio-system/egress-subset-tagger (subset-tagger): accepted
                 checked += 1;
             }
         }
+        // The allowlists (HTTP and TLS on the egress gateway, HTTP on the ingress) and the tagger;
+        // the opt-in access-log plugins are a component's.
         assert!(
-            checked >= 5,
+            checked >= 4,
             "only {checked} WasmPlugins found in {}",
             dir.display()
         );

@@ -1,6 +1,9 @@
 //! `cargo xtask render`: the local gateways and sidecar in `gateways/`, rendered from
 //! `wasm-plugins-manifests/` by istiod's rules, so the demo, the tests and docker-compose run what
-//! the manifests would make Istio run. A test fails when a committed rendering is stale.
+//! the manifests would make Istio run. A test fails when a committed rendering is stale. The
+//! variants of optional components (`gateways/wasm-access-log/`, `gateways/sampled-access-log/`)
+//! are read from `kubectl kustomize` of their `tests/kustomize/` fixture, as a cluster would be
+//! given them, so rendering needs kubectl, as the manifests' tests do.
 
 mod envoy;
 mod istiod;
