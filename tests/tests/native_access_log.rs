@@ -325,3 +325,77 @@ fn the_opt_in_wasm_access_log_keeps_its_record_and_its_collector() {
         "the Wasm module built the egress records"
     );
 }
+
+/// kustomize/sampled-access-log's `filter.expression`, as the component writes it.
+fn sampling_expression() -> String {
+    let path = e2e::paths::workspace_root()
+        .join("wasm-plugins-manifests/kustomize/sampled-access-log/kustomization.yaml");
+    let component: Value =
+        serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let patch: Value =
+        serde_norway::from_str(component["patches"][0]["patch"].as_str().unwrap()).unwrap();
+    patch[0]["value"]["expression"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no filter expression in {}", path.display()))
+        .to_string()
+}
+
+/// The expression's guard in real Envoy: indexing a filter-state key that is absent is an error,
+/// which makes Envoy's CEL filter drop the record; `in` tells first. A request no allowlist
+/// decided on is kept, one the allowlist allowed is sampled by its id, and the decision compares
+/// as bytes (a string comparison would keep every allowed request).
+#[test]
+fn the_sampling_expression_keeps_what_no_allowlist_decided_on() {
+    let expression = sampling_expression();
+    let cases = [
+        ("no allowlist", String::new(), false),
+        (
+            "host-allowlist",
+            e2e::wasm_filter::http_filters_yaml(&[e2e::wasm_filter::WasmFilter::http(
+                e2e::modules::Module::HostAllowlist,
+                r#"{"hosts": ["app.example.com"]}"#,
+            )]),
+            true,
+        ),
+    ];
+    e2e::modules::build_once().unwrap();
+    for (name, filters, decided) in cases {
+        let dir = e2e::envoy::Envoy::work_dir("cel-filtered-log").unwrap();
+        let log = dir.path().join("access.log");
+        let vars = e2e::template::Vars::new()
+            .set("ACCESS_LOG_PATH", log.display())
+            .set("EXPRESSION", Value::String(expression.clone()))
+            .set("HTTP_FILTERS", filters);
+        let bootstrap = e2e::template::render_file(
+            &e2e::paths::test_configs_dir().join("cel-filtered-log.yaml"),
+            &vars,
+        )
+        .unwrap();
+        let envoy = e2e::envoy::Envoy::start_in(
+            e2e::envoy::EnvoyOptions::new("cel-filtered-log", bootstrap),
+            dir,
+        )
+        .unwrap();
+        let addr = envoy.listener_addr("gateway").unwrap();
+        let above = "ffffffff-0000-4000-8000-000000000001";
+        let below = "00000000-0000-4000-8000-000000000002";
+        for id in [above, below] {
+            assert_eq!(get(addr, "app.example.com", "/", id).status, 200, "{name}");
+        }
+        let expected = if decided {
+            vec![below]
+        } else {
+            vec![above, below]
+        };
+        let deadline = std::time::Instant::now() + WAIT;
+        let logged = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let logged: Vec<String> = text.lines().map(str::to_string).collect();
+            if logged.len() >= expected.len() || std::time::Instant::now() > deadline {
+                break logged;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(logged, expected, "{name}");
+    }
+}
