@@ -19,6 +19,7 @@ pub mod upstream;
 pub mod walkthrough;
 pub mod wasm_exports;
 pub mod wasm_filter;
+pub mod wasm_opt;
 
 mod runtime;
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::{paths, wasm_exports};
+use crate::{paths, wasm_exports, wasm_opt};
 
 /// A filter module: its crate (the Cargo package) and the file name cargo gives its `.wasm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,13 +159,15 @@ fn build() -> Result<(), String> {
 /// `modules_dir`, holding a lock file beside `modules_dir` throughout (waiting for it first).
 /// Builds run at once (tests start `xtask` processes), and cargo replaces the files in its output
 /// directory on every build, even one with nothing to compile: no other build may run cargo until
-/// this one has read cargo's output.
+/// this one has read cargo's output. wasm-opt is checked first, so a missing one stops the build
+/// before minutes of compiling.
 fn build_and_install(
     what: &str,
     mut cargo: Command,
     cargo_dir: &Path,
     modules_dir: &Path,
 ) -> Result<(), String> {
+    wasm_opt::check_version()?;
     std::fs::create_dir_all(modules_dir)
         .map_err(|error| format!("{}: {error}", modules_dir.display()))?;
     let lock_path = modules_dir.with_extension("lock");
@@ -185,9 +187,11 @@ fn build_and_install(
 
 /// The last step of every module build, under its lock: writes each module from cargo's output
 /// directory to `to`, keeping only the callback exports it implements ([`Module::callbacks`]), so
-/// Envoy does not call into the VM for nothing. A module is written beside its place and renamed
+/// Envoy does not call into the VM for nothing, and then optimised by [`wasm_opt`], which also
+/// drops the code only those exports reached. A module is written beside its place and renamed
 /// into it, so a reader (another test's Envoy) sees the old module or the new one, whole. A module
-/// that is already up to date is left untouched.
+/// that is already up to date is left untouched, and wasm-opt runs only when its input changed
+/// (the [`wasm_opt::recipe`] kept beside the module says what it was).
 fn install(cargo_dir: &Path, to: &Path) -> Result<(), String> {
     for module in Module::ALL {
         let built = cargo_dir.join(module.file_name());
@@ -197,15 +201,30 @@ fn install(cargo_dir: &Path, to: &Path) -> Result<(), String> {
             .map_err(|error| format!("{}: {error}", built.display()))?
             .unwrap_or(wasm);
         let path = to.join(module.file_name());
-        if std::fs::read(&path).is_ok_and(|installed| installed == trimmed) {
+        let recipe_path = path.with_extension("wasm.recipe");
+        let recipe = wasm_opt::recipe(&trimmed);
+        if path.is_file() && std::fs::read(&recipe_path).is_ok_and(|kept| kept == recipe) {
             continue;
         }
-        let staged = path.with_extension("wasm.partial");
-        std::fs::write(&staged, trimmed)
-            .and_then(|()| std::fs::rename(&staged, &path))
-            .map_err(|error| format!("{}: {error}", path.display()))?;
+        let optimized = wasm_opt::optimize(&trimmed, &path)
+            .map_err(|error| format!("{}: {error}", built.display()))?;
+        if !std::fs::read(&path).is_ok_and(|installed| installed == optimized) {
+            write_into_place(&path, &optimized)?;
+        }
+        write_into_place(&recipe_path, &recipe)?;
     }
     Ok(())
+}
+
+/// Writes `bytes` beside `path` and renames them into place.
+fn write_into_place(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let staged = path.with_extension(format!(
+        "{}.partial",
+        path.extension().and_then(|ext| ext.to_str()).unwrap_or("")
+    ));
+    std::fs::write(&staged, bytes)
+        .and_then(|()| std::fs::rename(&staged, path))
+        .map_err(|error| format!("{}: {error}", path.display()))
 }
 
 #[cfg(test)]

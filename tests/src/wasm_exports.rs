@@ -4,8 +4,8 @@
 //! finds exported: response headers, response body chunks, log, done, for every request. Each call
 //! into the VM costs about half a microsecond (BENCHMARKS.md measures it), for nothing when the
 //! filter has no code there. Envoy skips a callback the module does not export, so the build keeps
-//! only the ones a filter implements. The functions stay in the code section; only their export
-//! entries go.
+//! only the ones a filter implements. Only their export entries go here; wasm-opt, the next step
+//! ([`crate::wasm_opt`]), then removes the code that nothing reaches any more.
 
 /// Exports every module keeps: the VM's memory and start, the ABI marker, and the callbacks the
 /// SDK itself needs (configuration, contexts, memory for values the host hands over).

