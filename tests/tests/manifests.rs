@@ -109,7 +109,9 @@ fn kustomize(dir: &Path) -> Vec<Value> {
         .arg("kustomize")
         .arg(dir)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run kubectl (install Debian's `kubectl` package): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run kubectl, which must be 1.22 or later (README, Set-up): {e}")
+        });
     assert!(
         output.status.success(),
         "kubectl kustomize {}: {}",
