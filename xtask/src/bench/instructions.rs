@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use e2e::envoy::Envoy;
 
-use super::variants::{Variant, ALLOWED_HOST};
+use super::variants::{Group, Variant, ALLOWED_HOST};
 use crate::cmd;
 
 /// Requests counted per variant, and taken before counting (V8 compiles the Wasm code lazily and
@@ -116,7 +116,44 @@ fn total_instructions(profile: &str) -> Option<u64> {
 /// One variant's count.
 pub struct Counted {
     pub name: String,
+    pub group: Group,
     pub per_request: f64,
+}
+
+/// The counts by variant name.
+pub struct Counts<'a>(pub &'a [Counted]);
+
+impl Counts<'_> {
+    pub fn of(&self, name: &str) -> f64 {
+        self.0
+            .iter()
+            .find(|c| c.name == name)
+            .map_or(f64::NAN, |c| c.per_request)
+    }
+
+    /// Instructions per request over plain Envoy's.
+    pub fn delta(&self, name: &str) -> f64 {
+        self.of(name) - self.of("plain")
+    }
+
+    /// Δ over native's Δ: what the budget is written in.
+    pub fn ratio(&self, name: &str) -> f64 {
+        self.delta(name) / self.delta("native")
+    }
+
+    /// Δ(allowlist-100000) / Δ(allowlist-10).
+    pub fn scaling_ratio(&self) -> f64 {
+        let [small, large] = SCALING_PAIR;
+        self.delta(large) / self.delta(small)
+    }
+}
+
+fn ratio_cell(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value:.2}")
+    } else {
+        "–".to_string()
+    }
 }
 
 /// The `BENCHMARKS.md` section.
@@ -128,7 +165,8 @@ pub fn section(counted: &[Counted]) -> String {
          to warm up, then {REQUESTS} (`{}`) between zeroing and dumping callgrind's counters. The \
          figure is every instruction the Envoy process executed, divided by the requests. It does \
          not move between runs, so it shows changes the timed rounds' noise hides; but it is a \
-         proxy for time, not time (a cache miss or a system call counts as one instruction).\n",
+         proxy for time, not time (a cache miss or a system call counts as one instruction). \
+         This is the figure the budget is written in.\n",
         wrapper(Path::new("DIR")).join(" "),
         cmd::show(&h2load_command("http://127.0.0.1:PORT/", REQUESTS)),
     );
@@ -136,36 +174,86 @@ pub fn section(counted: &[Counted]) -> String {
         out,
         "| variant | instructions/req | Δ plain | Δ / Δ native |\n|---|---:|---:|---:|"
     );
-    let of = |name: &str| {
-        counted
-            .iter()
-            .find(|c| c.name == name)
-            .map_or(f64::NAN, |c| c.per_request)
-    };
-    let plain = of("plain");
-    let native = of("native") - plain;
-    for count in counted {
-        let delta = count.per_request - plain;
-        // Without native in the run (`--only`), there is no ratio.
-        let ratio = if native.is_finite() {
-            format!("{:.2}", delta / native)
-        } else {
-            "–".to_string()
-        };
+    let counts = Counts(counted);
+    for count in counted.iter().filter(|c| c.group == Group::Main) {
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:+.0} | {ratio} |",
-            count.name, count.per_request, delta
+            "| {} | {:.0} | {:+.0} | {} |",
+            count.name,
+            count.per_request,
+            counts.delta(&count.name),
+            // Without native in the run (`--only`), there is no ratio.
+            ratio_cell(counts.ratio(&count.name))
+        );
+    }
+    callbacks_table(&mut out, &counts);
+    let [small, large] = SCALING_PAIR;
+    if counts.of(small).is_finite() && counts.of(large).is_finite() {
+        let _ = writeln!(
+            out,
+            "\nAllowlist size, the request's host listed last: {small} {:+.0}, {large} {:+.0} \
+             instructions/req over plain; Δ({large}) / Δ({small}) = {}.",
+            counts.delta(small),
+            counts.delta(large),
+            ratio_cell(counts.scaling_ratio())
         );
     }
     out
 }
 
-/// Whether the bench measures instructions for `variant`: the main comparison, not the allowlist
-/// sizes or the host-call probes, whose timed figures answer their questions.
-pub fn counts(variant: &Variant) -> bool {
-    variant.group == super::variants::Group::Main
+/// What Envoy entering each callback costs: the do-nothing probe exporting only the callbacks every
+/// module keeps (a context created and deleted per request), then one more each.
+fn callbacks_table(out: &mut String, counts: &Counts<'_>) {
+    let callbacks: Vec<&Counted> = counts
+        .0
+        .iter()
+        .filter(|c| c.group == Group::Callbacks)
+        .collect();
+    let floor = counts.of("callback-none");
+    if callbacks.is_empty() || !floor.is_finite() {
+        return;
+    }
+    let _ = writeln!(out, "\n### What each proxy-wasm callback costs\n");
+    let _ = writeln!(
+        out,
+        "The do-nothing probe (`benches/wasm-probe`) with its callback exports removed as the build \
+         removes a filter's unimplemented ones (`tests/src/wasm_exports.rs`), keeping \
+         `{}`, then with one callback more: Envoy enters an exported callback for every request \
+         and skips a missing one. `callback-none` over plain Envoy is what a Wasm filter pays for \
+         its context (created, then deleted); each other row over `callback-none` is what entering \
+         that callback costs, with nothing done inside. `wasm-passthrough` exports them all.\n",
+        e2e::wasm_exports::ALWAYS_KEPT.join("`, `")
+    );
+    let _ = writeln!(
+        out,
+        "| variant | instructions/req | Δ plain | Δ callback-none |\n|---|---:|---:|---:|"
+    );
+    let passthrough = counts.0.iter().find(|c| c.name == "wasm-passthrough");
+    for count in callbacks.into_iter().chain(passthrough) {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:+.0} | {:+.0} |",
+            count.name,
+            count.per_request,
+            counts.delta(&count.name),
+            count.per_request - floor
+        );
+    }
 }
+
+/// Whether the bench measures instructions for `variant`: the main comparison, the callback probes,
+/// and the smallest and largest allowlist (is the allowlist flat?); not the sizes between, the RBAC
+/// lists or the host-call probes, whose timed figures answer their questions.
+pub fn counts(variant: &Variant) -> bool {
+    match variant.group {
+        Group::Main | Group::Callbacks => true,
+        Group::Scaling => SCALING_PAIR.contains(&variant.name.as_str()),
+        Group::HostCalls => false,
+    }
+}
+
+/// The allowlist sizes whose instructions are compared: Δ(large) / Δ(small) near 1 is a flat cost.
+pub const SCALING_PAIR: [&str; 2] = ["allowlist-10", "allowlist-100000"];
 
 #[cfg(test)]
 mod tests {
