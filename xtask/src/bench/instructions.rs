@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use e2e::envoy::Envoy;
 
-use super::variants::{Group, Variant, ALLOWED_HOST};
+use e2e::modules::Module;
+
+use super::variants::{callback_variant, Group, Variant, ALLOWED_HOST, CALLBACKS, PROBE_CALLS};
 use crate::cmd;
 
 /// Requests counted per variant, and taken before counting (V8 compiles the Wasm code lazily and
@@ -187,6 +189,7 @@ pub fn section(counted: &[Counted]) -> String {
         );
     }
     callbacks_table(&mut out, &counts);
+    host_calls_table(&mut out, &counts);
     let [small, large] = SCALING_PAIR;
     if counts.of(small).is_finite() && counts.of(large).is_finite() {
         let _ = writeln!(
@@ -199,6 +202,39 @@ pub fn section(counted: &[Counted]) -> String {
         );
     }
     out
+}
+
+/// What one host call costs in instructions, when the host-call probes were counted (`--instructions
+/// --only probe-…,wasm-passthrough`): the probe's count minus the do-nothing probe's, over the calls.
+fn host_calls_table(out: &mut String, counts: &Counts<'_>) {
+    let floor = counts.of("wasm-passthrough");
+    let probes: Vec<&Counted> = counts
+        .0
+        .iter()
+        .filter(|c| c.group == Group::HostCalls)
+        .collect();
+    if probes.is_empty() || !floor.is_finite() {
+        return;
+    }
+    let _ = writeln!(out, "\n### What one host call costs\n");
+    let _ = writeln!(
+        out,
+        "The probe making one kind of host call {PROBE_CALLS} times per request, minus the \
+         do-nothing probe (`wasm-passthrough`), over {PROBE_CALLS}.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| probe | instructions/req | instructions per call |\n|---|---:|---:|"
+    );
+    for probe in probes {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.0} |",
+            probe.name,
+            probe.per_request,
+            (probe.per_request - floor) / f64::from(PROBE_CALLS)
+        );
+    }
 }
 
 /// What Envoy entering each callback costs: the do-nothing probe exporting only the callbacks every
@@ -239,6 +275,42 @@ fn callbacks_table(out: &mut String, counts: &Counts<'_>) {
             count.per_request - floor
         );
     }
+    let _ = writeln!(
+        out,
+        "\nWhat each shipped module pays for the Wasm boundary per request of this bench, before \
+         any host call: its context plus the callbacks above that it exports (the build keeps \
+         those it implements, `Module::callbacks`). Each value a host call hands over adds one \
+         more entry into the VM (`proxy_on_memory_allocate`), counted with the host call.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| module | callbacks entered | fixed cost, instructions/req |\n|---|---|---:|"
+    );
+    for module in Module::ALL {
+        let entered: Vec<&str> = CALLBACKS
+            .iter()
+            .copied()
+            .filter(|callback| module.callbacks().contains(callback))
+            .collect();
+        let cost = counts.delta("callback-none")
+            + entered
+                .iter()
+                .map(|callback| counts.of(&callback_variant(callback)) - floor)
+                .sum::<f64>();
+        let mut names = vec!["context create, delete".to_string()];
+        names.extend(
+            entered
+                .iter()
+                .map(|c| c.trim_start_matches("proxy_on_").to_string()),
+        );
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} |",
+            module.package(),
+            names.join(", "),
+            cost
+        );
+    }
 }
 
 /// Whether the bench measures instructions for `variant`: the main comparison, the callback probes,
@@ -266,6 +338,38 @@ mod tests {
                       status codes: 1998 2xx, 0 3xx, 2 4xx, 0 5xx\n";
         assert_eq!(successes(output), Some(1998));
         assert_eq!(successes("requests: 0 total"), None);
+    }
+
+    #[test]
+    fn a_module_pays_its_context_and_the_callbacks_it_exports() {
+        let count = |name: &str, group: Group, per_request: f64| Counted {
+            name: name.to_string(),
+            group,
+            per_request,
+        };
+        let counted = [
+            count("plain", Group::Main, 1000.0),
+            count("native", Group::Main, 1100.0),
+            count("callback-none", Group::Callbacks, 1010.0),
+            count("callback-request_headers", Group::Callbacks, 1013.0),
+            count("callback-response_headers", Group::Callbacks, 1015.0),
+            count("callback-response_body", Group::Callbacks, 1020.0),
+            count("callback-log", Group::Callbacks, 1017.0),
+            count("callback-done", Group::Callbacks, 1011.0),
+        ];
+        let section = section(&counted);
+        // 10 for the context, 3 for request headers.
+        assert!(
+            section.contains("| host-allowlist | context create, delete, request_headers | 13 |"),
+            "{section}"
+        );
+        // 10 + 3 + 5.
+        assert!(section.contains("| subset-tagger | context create, delete, request_headers, response_headers | 18 |"), "{section}");
+        // 10 + 7.
+        assert!(
+            section.contains("| access-log | context create, delete, log | 17 |"),
+            "{section}"
+        );
     }
 
     #[test]

@@ -294,6 +294,7 @@ fn count_instructions(
         let per_request =
             instructions::per_request(&running.envoy, profiles.path(), &url(running.addr))
                 .map_err(|error| format!("{}: {error}", variant.name))?;
+        println!("bench: {} {per_request:.0} instructions/req", variant.name);
         counted.push(Counted {
             name: variant.name.clone(),
             group: variant.group,

@@ -211,7 +211,7 @@ fn wasm_passthrough() -> Variant {
 /// The callbacks the callback variants export one at a time (`none`: only those every module
 /// keeps, [`wasm_exports::ALWAYS_KEPT`]). Envoy enters each of these for a GET answered with a
 /// body; the request body and trailers callbacks are not entered for it.
-const CALLBACKS: [&str; 6] = [
+pub const CALLBACKS: [&str; 6] = [
     "none",
     "proxy_on_request_headers",
     "proxy_on_response_headers",
@@ -220,14 +220,18 @@ const CALLBACKS: [&str; 6] = [
     "proxy_on_done",
 ];
 
+/// The name of the variant whose probe exports `callback`.
+pub fn callback_variant(callback: &str) -> String {
+    format!("callback-{}", callback.trim_start_matches("proxy_on_"))
+}
+
 /// The do-nothing probe exporting `callback` only, beyond what every module keeps.
 fn callback(callback: &'static str) -> Variant {
-    let short = callback.trim_start_matches("proxy_on_");
     Variant {
         group: Group::Callbacks,
         filters: vec![Filter::Yaml(probe_yaml(&trimmed_probe_path(callback), ""))],
         ..variant(
-            &format!("callback-{short}"),
+            &callback_variant(callback),
             &format!("the do-nothing probe exporting {callback} beyond the kept callbacks"),
         )
     }
