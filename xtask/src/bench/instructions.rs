@@ -6,13 +6,13 @@
 //! other instruction, which is why the timed rounds stay the headline figures.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use e2e::envoy::Envoy;
-
 use e2e::modules::Module;
+use e2e::paths;
 
 use super::variants::{callback_variant, Group, Variant, ALLOWED_HOST, CALLBACKS, PROBE_CALLS};
 use crate::cmd;
@@ -38,9 +38,20 @@ pub fn wrapper(dir: &Path) -> Vec<String> {
     ]
 }
 
+/// Where each counted variant's profile is kept, for `callgrind_annotate` (Envoy's binary is
+/// stripped, so it attributes Envoy's own code by address only; the split between Envoy, V8's
+/// generated code and the libraries still shows).
+pub fn kept_profile(variant: &str) -> PathBuf {
+    paths::target_dir()
+        .join("bench")
+        .join("callgrind")
+        .join(format!("callgrind.out.{variant}"))
+}
+
 /// The instructions Envoy `envoy` (started under [`wrapper`], profiles in `dir`) executes per
-/// request of [`REQUESTS`] to `url`. `Err` when a request fails or the profile cannot be read.
-pub fn per_request(envoy: &Envoy, dir: &Path, url: &str) -> Result<f64, String> {
+/// request of [`REQUESTS`] to `url`; the profile is kept as [`kept_profile`]`(variant)`. `Err` when
+/// a request fails or the profile cannot be read.
+pub fn per_request(envoy: &Envoy, dir: &Path, url: &str, variant: &str) -> Result<f64, String> {
     send(url, WARM_UP_REQUESTS)?;
     let pid = envoy.pid().to_string();
     callgrind_control("--zero", &pid)?;
@@ -51,6 +62,12 @@ pub fn per_request(envoy: &Envoy, dir: &Path, url: &str) -> Result<f64, String> 
         .map_err(|error| format!("{}: {error}", profile.display()))?;
     let instructions = total_instructions(&text)
         .ok_or_else(|| format!("{}: no `summary:` line", profile.display()))?;
+    let kept = kept_profile(variant);
+    if let Some(parent) = kept.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| format!("{}: {error}", parent.display()))?;
+    }
+    std::fs::write(&kept, &text).map_err(|error| format!("{}: {error}", kept.display()))?;
     Ok(instructions as f64 / REQUESTS as f64)
 }
 

@@ -291,9 +291,13 @@ fn count_instructions(
         );
         let profiles = Envoy::work_dir(&format!("bench-callgrind-{}", variant.name))?;
         let running = start_variant(variant.clone(), backend_port, Some(profiles.path()))?;
-        let per_request =
-            instructions::per_request(&running.envoy, profiles.path(), &url(running.addr))
-                .map_err(|error| format!("{}: {error}", variant.name))?;
+        let per_request = instructions::per_request(
+            &running.envoy,
+            profiles.path(),
+            &url(running.addr),
+            &variant.name,
+        )
+        .map_err(|error| format!("{}: {error}", variant.name))?;
         println!("bench: {} {per_request:.0} instructions/req", variant.name);
         counted.push(Counted {
             name: variant.name.clone(),
