@@ -230,6 +230,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             started.elapsed()
         );
     } else {
+        let path = paths::workspace_root().join("BENCHMARKS.md");
+        let findings = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|previous| report::findings(&previous));
         let text = report::render(&report::Context {
             plan,
             load_before,
@@ -242,8 +246,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
             )),
             measured: &measured,
             instructions: &counted,
+            findings,
         })?;
-        let path = paths::workspace_root().join("BENCHMARKS.md");
         std::fs::write(&path, &text).map_err(|error| format!("{}: {error}", path.display()))?;
         println!(
             "bench: wrote {} in {:.0?}",

@@ -45,6 +45,25 @@ pub struct Context<'a> {
     pub measured: &'a [Measured],
     /// Empty in a quick run.
     pub instructions: &'a [Counted],
+    /// The hand-written section of the previous `BENCHMARKS.md`, if it had one ([`findings`]).
+    pub findings: Option<String>,
+}
+
+/// The heading of `BENCHMARKS.md`'s one hand-written section: what the figures were used for
+/// (decisions taken or not, and why), which no run can write. The bench keeps it from one run to
+/// the next, up to the next `## ` heading; its subsections use `###`.
+pub const FINDINGS_HEADING: &str =
+    "## Findings (hand-written; `cargo xtask bench` keeps this section)";
+
+/// The hand-written section of `previous` (a `BENCHMARKS.md`), heading included.
+pub fn findings(previous: &str) -> Option<String> {
+    let start = previous.find(FINDINGS_HEADING)?;
+    let section = previous.get(start..)?;
+    let body = section.get(FINDINGS_HEADING.len()..)?;
+    let end = body
+        .find("\n## ")
+        .map_or(section.len(), |at| FINDINGS_HEADING.len() + at);
+    section.get(..end).map(|text| text.trim_end().to_string())
 }
 
 pub fn load_average() -> String {
@@ -338,6 +357,10 @@ pub fn render(context: &Context<'_>) -> Result<String, String> {
         kb(raw)
     );
 
+    if let Some(findings) = &context.findings {
+        let _ = writeln!(out, "\n{findings}");
+    }
+
     let _ = writeln!(out, "\n## Raw samples\n");
     let _ = writeln!(
         out,
@@ -519,4 +542,26 @@ pub fn summary(measured: &[Measured]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hand_written_section_is_kept_up_to_the_next_heading() {
+        let previous = format!(
+            "# Benchmarks\n\n## Budget\n\n| a |\n\n{FINDINGS_HEADING}\n\nWhy.\n\n### Detail\n\nMore.\n\n## Raw samples\n\n| x |\n"
+        );
+        assert_eq!(
+            findings(&previous).as_deref(),
+            Some(format!("{FINDINGS_HEADING}\n\nWhy.\n\n### Detail\n\nMore.").as_str())
+        );
+        let last = format!("# Benchmarks\n\n{FINDINGS_HEADING}\n\nWhy.\n");
+        assert_eq!(
+            findings(&last).as_deref(),
+            Some(format!("{FINDINGS_HEADING}\n\nWhy.").as_str())
+        );
+        assert_eq!(findings("# Benchmarks\n"), None);
+    }
 }
