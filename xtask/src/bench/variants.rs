@@ -2,20 +2,27 @@
 //! its functional check expects, and which Wasm modules it loads.
 //!
 //! Every variant does its work for the same request (`Host: allowed.example.com`), so their costs
-//! compare: the allowlist allows it, the tag `bench` is added, the JSON record is written to a file.
+//! compare: the allowlist allows it, the tag is added, the JSON record is written to a file. The
+//! `suite` and `gateway` rows run the egress gateway's shipped plugin configurations and access-log
+//! format ([`shipped`](super::shipped)); the native and Lua equivalents log the same Istio fields.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
 
 use e2e::modules::Module;
 use e2e::paths;
+use e2e::wasm_exports;
 use e2e::wasm_filter::{self, WasmFilter};
+
+use super::shipped::Shipped;
 
 /// The host every measured request is for; every allowlist lists it (last, in the scaling runs).
 pub const ALLOWED_HOST: &str = "allowed.example.com";
 /// A host no allowlist lists; the functional check expects 403 for it.
 pub const DENIED_HOST: &str = "denied.example.com";
-/// The tag header and the value every tagging variant sets.
+/// The tag header and the value the native, Lua and hand-configured tagging variants set.
 pub const TAG_HEADER: &str = "x-route-subset";
 pub const TAG: &str = "bench";
 
@@ -26,6 +33,8 @@ pub const SCALING_SIZES: [usize; 4] = [10, 1_000, 10_000, 100_000];
 pub enum Group {
     /// The suite, each filter alone, and what they are measured against.
     Main,
+    /// What Envoy entering each proxy-wasm callback costs: the do-nothing probe exporting one.
+    Callbacks,
     /// Allowlist size against cost.
     Scaling,
     /// What one host call costs: the probe filter repeating it.
@@ -33,14 +42,15 @@ pub enum Group {
 }
 
 /// What the functional check expects of a variant before it may be measured.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Expect {
     /// A host outside the allowlist is answered 403.
     pub denies: bool,
-    /// The upstream receives `x-route-subset: bench`.
-    pub tags: bool,
-    /// Each request leaves one JSON line in the access-log file, containing these fragments.
-    pub log_contains: Option<&'static [&'static str]>,
+    /// The upstream receives `x-route-subset` with this value.
+    pub tag: Option<String>,
+    /// Each request leaves one JSON line in the access-log file, containing these fragments (none:
+    /// the variant does not log).
+    pub log_contains: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,10 +78,10 @@ pub enum Filter {
 }
 
 /// The file access logger's format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum LogFormat {
-    /// Envoy's own `json_format`, Istio's fields (the native and Lua variants).
-    NativeJson,
+    /// Envoy's own `json_format` with these fields (nested objects allowed).
+    Json(Map<String, Value>),
     /// The access-log filter's record, published as filter state and printed as it is.
     WasmRecord,
 }
@@ -88,7 +98,7 @@ impl Variant {
     }
 
     pub fn access_log_yaml(&self, path: &Path) -> String {
-        match self.access_log {
+        match &self.access_log {
             None => String::new(),
             Some(format) => access_log_yaml(format, path),
         }
@@ -96,18 +106,20 @@ impl Variant {
 }
 
 /// Every variant in measurement order.
-pub fn all(quick: bool) -> Vec<Variant> {
+pub fn all(quick: bool, shipped: &Shipped) -> Vec<Variant> {
     let mut variants = vec![
         plain(),
-        native(),
-        lua(),
+        native(shipped),
+        lua(shipped),
         wasm_passthrough(),
-        allowlist_alone(),
-        tagger_alone(),
+        allowlist_alone(shipped),
+        tagger_alone(shipped),
         access_log_alone(),
-        suite(),
-        combined(),
+        suite(shipped),
+        combined(shipped),
+        suite_wasm_log(shipped),
     ];
+    variants.extend(CALLBACKS.map(callback));
     variants.extend(HOST_CALLS.map(host_call));
     for size in SCALING_SIZES {
         // The 100k RBAC list takes Envoy long to load and is slow to serve; it is measured in the
@@ -141,45 +153,86 @@ fn plain() -> Variant {
     )
 }
 
-fn native() -> Variant {
+/// Fragments of a JSON record, as Envoy's `json_format` writes them.
+fn fragments(pairs: &[(&str, &str)]) -> Vec<String> {
+    pairs
+        .iter()
+        .map(|(key, value)| format!("\"{key}\":\"{value}\""))
+        .collect()
+}
+
+fn native(shipped: &Shipped) -> Variant {
     Variant {
-        filters: vec![Filter::Yaml(rbac_yaml(&[ALLOWED_HOST])), Filter::Yaml(header_mutation_yaml())],
-        access_log: Some(LogFormat::NativeJson),
+        filters: vec![
+            Filter::Yaml(rbac_yaml(&[ALLOWED_HOST])),
+            Filter::Yaml(header_mutation_yaml()),
+        ],
+        access_log: Some(LogFormat::Json(native_labels(&shipped.log_labels))),
         expect: Expect {
             denies: true,
-            tags: true,
-            log_contains: Some(&["\"authority\":\"allowed.example.com\"", "\"subset\":\"bench\""]),
+            tag: Some(TAG.to_string()),
+            log_contains: fragments(&[("authority", ALLOWED_HOST), ("subset", TAG)]),
         },
         ..variant(
             "native",
-            "Envoy's own filters: RBAC allowlist on :authority, header_mutation adds the tag, file access log with json_format",
+            "Envoy's own filters: RBAC allowlist on :authority, header_mutation adds the tag, file access log with the shipped format's Istio fields (json_format)",
         )
     }
 }
 
-fn lua() -> Variant {
+fn lua(shipped: &Shipped) -> Variant {
     Variant {
         filters: vec![Filter::Yaml(lua_yaml())],
-        access_log: Some(LogFormat::NativeJson),
+        access_log: Some(LogFormat::Json(native_labels(&shipped.log_labels))),
         expect: Expect {
             denies: true,
-            tags: true,
-            log_contains: Some(&["\"decision\":\"allowed\"", "\"subset\":\"bench\""]),
+            tag: Some(TAG.to_string()),
+            log_contains: fragments(&[("decision", "allowed"), ("subset", TAG)]),
         },
         ..variant(
             "lua",
-            "one Lua filter: allowlist (table lookup on the normalised :authority), tag header, decision as dynamic metadata; file access log with json_format",
+            "one Lua filter: allowlist (table lookup on the normalised :authority), tag header, decision as dynamic metadata; the native variant's access log",
         )
     }
 }
 
-/// The Wasm boundary alone: the benchmark's probe filter (`benches/wasm-probe`) with nothing to do.
+/// The Wasm boundary alone: the benchmark's probe filter (`benches/wasm-probe`) with nothing to do,
+/// every callback exported as the SDK builds it.
 fn wasm_passthrough() -> Variant {
     Variant {
-        filters: vec![Filter::Yaml(probe_yaml(""))],
+        filters: vec![Filter::Yaml(probe_yaml(&probe_path(), ""))],
         ..variant(
             "wasm-passthrough",
-            "a Rust proxy-wasm filter that does nothing: what every Wasm filter pays before its own work",
+            "a Rust proxy-wasm filter that does nothing, every callback exported (the SDK's default): what a Wasm filter pays before its own work",
+        )
+    }
+}
+
+/// The callbacks the callback variants export one at a time (`none`: only those every module
+/// keeps, [`wasm_exports::ALWAYS_KEPT`]). Envoy enters each of these for a GET answered with a
+/// body; the request body and trailers callbacks are not entered for it.
+pub const CALLBACKS: [&str; 6] = [
+    "none",
+    "proxy_on_request_headers",
+    "proxy_on_response_headers",
+    "proxy_on_response_body",
+    "proxy_on_log",
+    "proxy_on_done",
+];
+
+/// The name of the variant whose probe exports `callback`.
+pub fn callback_variant(callback: &str) -> String {
+    format!("callback-{}", callback.trim_start_matches("proxy_on_"))
+}
+
+/// The do-nothing probe exporting `callback` only, beyond what every module keeps.
+fn callback(callback: &'static str) -> Variant {
+    Variant {
+        group: Group::Callbacks,
+        filters: vec![Filter::Yaml(probe_yaml(&trimmed_probe_path(callback), ""))],
+        ..variant(
+            &callback_variant(callback),
+            &format!("the do-nothing probe exporting {callback} beyond the kept callbacks"),
         )
     }
 }
@@ -188,7 +241,10 @@ fn wasm_passthrough() -> Variant {
 fn host_call(call: &str) -> Variant {
     Variant {
         group: Group::HostCalls,
-        filters: vec![Filter::Yaml(probe_yaml(&format!("{call} {PROBE_CALLS}")))],
+        filters: vec![Filter::Yaml(probe_yaml(
+            &probe_path(),
+            &format!("{call} {PROBE_CALLS}"),
+        ))],
         probe_call: Some(call.to_string()),
         ..variant(
             &format!("probe-{call}"),
@@ -216,35 +272,70 @@ pub const PROBE_CALLS: u32 = 10;
 pub const PROBE_PACKAGE: &str = "wasm-probe";
 
 /// The built probe module.
-pub fn probe_path() -> std::path::PathBuf {
+pub fn probe_path() -> PathBuf {
     paths::cargo_wasm_dir().join("wasm_probe.wasm")
 }
 
-fn probe_yaml(configuration: &str) -> String {
-    wasm_filter::http_yaml_for_file("probe", &probe_path(), configuration)
+/// The probe with only `callback` exported beyond the kept callbacks, written by
+/// [`write_trimmed_probes`].
+fn trimmed_probe_path(callback: &str) -> PathBuf {
+    paths::target_dir()
+        .join("bench")
+        .join(format!("wasm_probe.{callback}.wasm"))
+}
+
+/// Writes the probe once per [`CALLBACKS`] entry, its other callback exports removed as the build
+/// removes a filter's unimplemented ones.
+pub fn write_trimmed_probes() -> Result<(), String> {
+    let path = probe_path();
+    let wasm = std::fs::read(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+    for callback in CALLBACKS {
+        let trimmed = wasm_exports::without_unused_callbacks(&wasm, &[callback])
+            .map_err(|error| format!("{}: {error}", path.display()))?
+            .unwrap_or_else(|| wasm.clone());
+        let to = trimmed_probe_path(callback);
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).map_err(|error| format!("{}: {error}", dir.display()))?;
+        }
+        std::fs::write(&to, trimmed).map_err(|error| format!("{}: {error}", to.display()))?;
+    }
+    Ok(())
+}
+
+fn probe_yaml(module: &Path, configuration: &str) -> String {
+    wasm_filter::http_yaml_for_file("probe", module, configuration)
 }
 
 fn allowlist_config(hosts: &[String]) -> String {
     serde_json::json!({ "hosts": hosts }).to_string()
 }
 
-fn tagger_config() -> String {
-    serde_json::json!({
-        "rules": [{"match": {"hosts": [ALLOWED_HOST]}, "subset": TAG}]
-    })
-    .to_string()
-}
-
 fn access_log_config() -> String {
     serde_json::json!({"gateway": "bench", "sinks": {"filter_state": true}}).to_string()
 }
 
-fn allowlist_alone() -> Variant {
+/// What the shipped suite's record holds for the measured request.
+fn shipped_record(shipped: &Shipped) -> Vec<String> {
+    fragments(&[("decision", "allowed"), ("subset", &shipped.tag)])
+}
+
+fn shipped_allowlist(shipped: &Shipped) -> Filter {
+    Filter::Wasm(WasmFilter::http(
+        Module::HostAllowlist,
+        shipped.allowlist.to_string(),
+    ))
+}
+
+fn shipped_tagger(shipped: &Shipped) -> Filter {
+    Filter::Wasm(WasmFilter::http(
+        Module::SubsetTagger,
+        shipped.tagger.to_string(),
+    ))
+}
+
+fn allowlist_alone(shipped: &Shipped) -> Variant {
     Variant {
-        filters: vec![Filter::Wasm(WasmFilter::http(
-            Module::HostAllowlist,
-            allowlist_config(&[ALLOWED_HOST.to_string()]),
-        ))],
+        filters: vec![shipped_allowlist(shipped)],
         expect: Expect {
             denies: true,
             ..Expect::default()
@@ -252,25 +343,22 @@ fn allowlist_alone() -> Variant {
         modules: vec![Module::HostAllowlist],
         ..variant(
             "host-allowlist",
-            "our host-allowlist alone (one host listed)",
+            "our host-allowlist alone, its shipped pluginConfig (the bench host listed)",
         )
     }
 }
 
-fn tagger_alone() -> Variant {
+fn tagger_alone(shipped: &Shipped) -> Variant {
     Variant {
-        filters: vec![Filter::Wasm(WasmFilter::http(
-            Module::SubsetTagger,
-            tagger_config(),
-        ))],
+        filters: vec![shipped_tagger(shipped)],
         expect: Expect {
-            tags: true,
+            tag: Some(shipped.tag.clone()),
             ..Expect::default()
         },
         modules: vec![Module::SubsetTagger],
         ..variant(
             "subset-tagger",
-            "our subset-tagger alone (one rule on the host)",
+            "our subset-tagger alone, its shipped pluginConfig (one rule on the bench host)",
         )
     }
 }
@@ -283,53 +371,38 @@ fn access_log_alone() -> Variant {
         ))],
         access_log: Some(LogFormat::WasmRecord),
         expect: Expect {
-            log_contains: Some(&[
-                "\"authority\":\"allowed.example.com\"",
-                "\"gateway\":\"bench\"",
-            ]),
+            log_contains: fragments(&[("authority", ALLOWED_HOST), ("gateway", "bench")]),
             ..Expect::default()
         },
         modules: vec![Module::AccessLog],
         ..variant(
             "access-log",
-            "our access-log alone: the JSON record as filter state, printed by a file access log",
+            "our access-log alone (opt-in): every request's JSON record as filter state, printed by a file access log",
         )
     }
 }
 
-fn suite() -> Variant {
+fn suite(shipped: &Shipped) -> Variant {
     Variant {
-        filters: vec![
-            Filter::Wasm(WasmFilter::http(
-                Module::HostAllowlist,
-                allowlist_config(&[ALLOWED_HOST.to_string()]),
-            )),
-            Filter::Wasm(WasmFilter::http(Module::SubsetTagger, tagger_config())),
-            Filter::Wasm(WasmFilter::http(Module::AccessLog, access_log_config())),
-        ],
-        access_log: Some(LogFormat::WasmRecord),
+        filters: vec![shipped_allowlist(shipped), shipped_tagger(shipped)],
+        access_log: Some(LogFormat::Json(shipped.log_labels.clone())),
         expect: Expect {
             denies: true,
-            tags: true,
-            log_contains: Some(&["\"decision\":\"allowed\"", "\"subset\":\"bench\""]),
+            tag: Some(shipped.tag.clone()),
+            log_contains: shipped_record(shipped),
         },
-        modules: vec![
-            Module::HostAllowlist,
-            Module::SubsetTagger,
-            Module::AccessLog,
-        ],
+        modules: vec![Module::HostAllowlist, Module::SubsetTagger],
         ..variant(
             "suite",
-            "the three modules in one chain: host-allowlist, subset-tagger, access-log",
+            "the shipped egress HTTP path: host-allowlist and subset-tagger with egress-gateway.yaml's pluginConfigs, Envoy's file access log with mesh-config.yaml's JSON format",
         )
     }
 }
 
-fn combined() -> Variant {
+fn combined(shipped: &Shipped) -> Variant {
     let configuration = serde_json::json!({
-        "allowlist": {"hosts": [ALLOWED_HOST]},
-        "subset": {"rules": [{"match": {"hosts": [ALLOWED_HOST]}, "subset": TAG}]},
-        "access_log": {"gateway": "bench", "sinks": {"filter_state": true}},
+        "allowlist": shipped.allowlist,
+        "subset": shipped.tagger,
     })
     .to_string();
     Variant {
@@ -337,16 +410,41 @@ fn combined() -> Variant {
             Module::Gateway,
             configuration,
         ))],
-        access_log: Some(LogFormat::WasmRecord),
+        access_log: Some(LogFormat::Json(shipped.log_labels.clone())),
         expect: Expect {
             denies: true,
-            tags: true,
-            log_contains: Some(&["\"decision\":\"allowed\"", "\"subset\":\"bench\""]),
+            tag: Some(shipped.tag.clone()),
+            log_contains: shipped_record(shipped),
         },
         modules: vec![Module::Gateway],
         ..variant(
             "gateway",
-            "the combined module: the same three features in one filter",
+            "the combined module: allowlist and subset sections with the same configurations, the same native access log",
+        )
+    }
+}
+
+fn suite_wasm_log(shipped: &Shipped) -> Variant {
+    Variant {
+        filters: vec![
+            shipped_allowlist(shipped),
+            shipped_tagger(shipped),
+            Filter::Wasm(WasmFilter::http(Module::AccessLog, access_log_config())),
+        ],
+        access_log: Some(LogFormat::WasmRecord),
+        expect: Expect {
+            denies: true,
+            tag: Some(shipped.tag.clone()),
+            log_contains: shipped_record(shipped),
+        },
+        modules: vec![
+            Module::HostAllowlist,
+            Module::SubsetTagger,
+            Module::AccessLog,
+        ],
+        ..variant(
+            "suite-wasm-log",
+            "the earlier suite: the same two modules and access-log, its Wasm record printed by the file access log",
         )
     }
 }
@@ -445,47 +543,48 @@ end
     )
 }
 
-fn access_log_yaml(format: LogFormat, path: &Path) -> String {
-    let path = serde_json::Value::String(path.display().to_string());
+/// The shipped format with the native stand-ins for what our filters publish: the same Istio
+/// fields, the decision from the Lua filter's dynamic metadata (RBAC publishes none for an allowed
+/// request, so native logs it as null) and the tag from the request header. The allowlist's reason
+/// and rule have no native equivalent and are left out.
+fn native_labels(shipped: &Map<String, Value>) -> Map<String, Value> {
+    shipped
+        .iter()
+        .filter_map(|(key, value)| {
+            let value = match value {
+                Value::String(format) if format.contains("%FILTER_STATE(") => {
+                    native_stand_in(format)?
+                }
+                Value::Object(fields) => Value::Object(native_labels(fields)),
+                other => other.clone(),
+            };
+            Some((key.clone(), value))
+        })
+        .collect()
+}
+
+fn native_stand_in(format: &str) -> Option<Value> {
+    let stand_in = if format.contains("gateway_wasm.allowlist.decision") {
+        "%DYNAMIC_METADATA(bench.lua:decision)%"
+    } else if format.contains("gateway_wasm.subset.name") {
+        "%REQ(X-ROUTE-SUBSET)%"
+    } else {
+        return None;
+    };
+    Some(Value::from(stand_in))
+}
+
+fn access_log_yaml(format: &LogFormat, path: &Path) -> String {
+    let path = Value::String(path.display().to_string());
     let log_format = match format {
         LogFormat::WasmRecord => {
             "      text_format_source:\n        inline_string: \"%FILTER_STATE(wasm.gateway_wasm.access_log:PLAIN)%\\n\"\n".to_string()
         }
-        LogFormat::NativeJson => {
-            // Istio's JSON access-log fields, plus what our record adds (decision, subset).
-            let fields = [
-                ("start_time", "%START_TIME%"),
-                ("method", "%REQ(:METHOD)%"),
-                ("path", "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%"),
-                ("protocol", "%PROTOCOL%"),
-                ("response_code", "%RESPONSE_CODE%"),
-                ("response_flags", "%RESPONSE_FLAGS%"),
-                ("response_code_details", "%RESPONSE_CODE_DETAILS%"),
-                ("bytes_received", "%BYTES_RECEIVED%"),
-                ("bytes_sent", "%BYTES_SENT%"),
-                ("duration", "%DURATION%"),
-                ("upstream_service_time", "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%"),
-                ("x_forwarded_for", "%REQ(X-FORWARDED-FOR)%"),
-                ("user_agent", "%REQ(USER-AGENT)%"),
-                ("request_id", "%REQ(X-REQUEST-ID)%"),
-                ("authority", "%REQ(:AUTHORITY)%"),
-                ("upstream_host", "%UPSTREAM_HOST%"),
-                ("upstream_cluster", "%UPSTREAM_CLUSTER%"),
-                ("upstream_transport_failure_reason", "%UPSTREAM_TRANSPORT_FAILURE_REASON%"),
-                ("downstream_local_address", "%DOWNSTREAM_LOCAL_ADDRESS%"),
-                ("downstream_remote_address", "%DOWNSTREAM_REMOTE_ADDRESS%"),
-                ("requested_server_name", "%REQUESTED_SERVER_NAME%"),
-                ("route_name", "%ROUTE_NAME%"),
-                ("gateway", "bench"),
-                ("decision", "%DYNAMIC_METADATA(bench.lua:decision)%"),
-                ("subset", "%REQ(X-ROUTE-SUBSET)%"),
-            ];
-            let mut yaml = String::from("      json_format:\n");
-            for (key, value) in fields {
-                let _ = writeln!(yaml, "        {key}: \"{value}\"");
-            }
-            yaml
-        }
+        // JSON is YAML: the fields as one flow mapping.
+        LogFormat::Json(fields) => format!(
+            "      json_format: {}\n",
+            Value::Object(fields.clone())
+        ),
     };
     format!(
         "access_log:\n- name: envoy.access_loggers.file\n  typed_config:\n    \"@type\": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\n    path: {path}\n    log_format:\n{log_format}"
