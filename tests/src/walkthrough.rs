@@ -50,6 +50,18 @@ impl Step {
     }
 }
 
+/// Panics, with the step's checks, at the first step that misbehaved.
+pub fn assert_every_step_ok(steps: &[Step]) {
+    for step in steps {
+        assert!(
+            step.ok,
+            "step {:?} misbehaved:\n{}",
+            step.title,
+            step.details.join("\n")
+        );
+    }
+}
+
 pub fn walkthrough(gateways: &LocalGateways) -> Vec<Step> {
     let (ingress, sidecar_tls) = match (gateways.ingress_http(), gateways.sidecar_tls()) {
         (Ok(ingress), Ok(sidecar_tls)) => (ingress, sidecar_tls),

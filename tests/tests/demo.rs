@@ -2,19 +2,12 @@
 //! as the walk-through says, step by step.
 
 use e2e::gateways::{GatewayPorts, LocalGateways};
-use e2e::walkthrough::walkthrough;
+use e2e::walkthrough::{assert_every_step_ok, walkthrough};
 
 #[test]
 fn every_walkthrough_step_behaves() {
     let gateways = LocalGateways::start(GatewayPorts::any()).unwrap();
     let steps = walkthrough(&gateways);
     assert!(steps.len() >= 3, "{steps:#?}");
-    for step in &steps {
-        assert!(
-            step.ok,
-            "step {:?} misbehaved:\n{}",
-            step.title,
-            step.details.join("\n")
-        );
-    }
+    assert_every_step_ok(&steps);
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use e2e::client::{self, HttpRequest, HttpResponse, Protocol, TlsClient};
 use e2e::gateways::{GatewayPorts, GatewayVariant, LocalGateways, APP_HOST, UNAVAILABLE_PATH};
 use e2e::json_lines;
-use e2e::walkthrough::{walkthrough, NATIVE_RECORD_FIELDS};
+use e2e::walkthrough::{assert_every_step_ok, walkthrough, NATIVE_RECORD_FIELDS};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -31,6 +31,17 @@ fn tls_client(gateways: &LocalGateways, sni: &str) -> TlsClient {
         config: gateways.ca.client_config(&[b"http/1.1"]).unwrap(),
         sni: Some(sni.to_string()),
     }
+}
+
+/// A request for www.google.com through the egress gateway's TLS passthrough listener.
+fn passthrough_to_google(gateways: &LocalGateways) -> HttpResponse {
+    client::send(
+        gateways.egress_tls().unwrap(),
+        Protocol::Http1,
+        Some(&tls_client(gateways, "www.google.com")),
+        &HttpRequest::get("www.google.com", "/"),
+    )
+    .unwrap()
 }
 
 /// The records of `envoy`'s access log once `count` are written (every line one JSON object).
@@ -60,14 +71,7 @@ fn the_shipped_gateways_write_istio_s_json_record_with_the_decision_and_the_subs
     assert_eq!(allowed.status, 200, "{}", allowed.body_text());
     let denied = get(egress, "evil.example.com", "/b", "native-denied");
     assert_eq!(denied.status, 403);
-    let passthrough = client::send(
-        gateways.egress_tls().unwrap(),
-        Protocol::Http1,
-        Some(&tls_client(&gateways, "www.google.com")),
-        &HttpRequest::get("www.google.com", "/"),
-    )
-    .unwrap();
-    assert_eq!(passthrough.status, 200);
+    assert_eq!(passthrough_to_google(&gateways).status, 200);
     let closed = client::tls_handshake(
         gateways.egress_tls().unwrap(),
         &tls_client(&gateways, "evil.example.com"),
@@ -229,14 +233,7 @@ fn the_sampled_access_log_keeps_denials_5xx_connections_and_a_share_by_request_i
             response.body_text()
         );
     }
-    let passthrough = client::send(
-        gateways.egress_tls().unwrap(),
-        Protocol::Http1,
-        Some(&tls_client(&gateways, "www.google.com")),
-        &HttpRequest::get("www.google.com", "/"),
-    )
-    .unwrap();
-    assert_eq!(passthrough.status, 200);
+    assert_eq!(passthrough_to_google(&gateways).status, 200);
     // An allowed ingress request above the threshold, and a denied one.
     let ingress = gateways.ingress_http().unwrap();
     assert_eq!(
@@ -308,14 +305,7 @@ fn the_opt_in_wasm_access_log_keeps_its_record_and_its_collector() {
             .any(|step| step.title.contains("log collector")),
         "{steps:#?}"
     );
-    for step in &steps {
-        assert!(
-            step.ok,
-            "step {:?} misbehaved:\n{}",
-            step.title,
-            step.details.join("\n")
-        );
-    }
+    assert_every_step_ok(&steps);
     assert!(
         gateways
             .egress
