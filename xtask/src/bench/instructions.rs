@@ -1,8 +1,8 @@
 //! Instructions per request under callgrind: each main variant's Envoy runs under
 //! `valgrind --tool=callgrind`, takes a warm-up, then a fixed number of requests between zeroing
-//! and dumping the counters. Unlike CPU time on a shared machine, the count does not move from one
-//! run to the next (a few parts in ten thousand), so it shows small changes that the timed rounds'
-//! noise hides. It is a proxy, not a time: a cache miss or a system call counts as little as any
+//! and dumping the counters. Unlike CPU time on a shared machine, the count barely moves from one
+//! run to the next (a few parts in ten thousand idle, about 1 % under heavy load, as Envoy's event
+//! loop batches differently), so it shows small changes that the timed rounds' noise hides. It is a proxy, not a time: a cache miss or a system call counts as little as any
 //! other instruction, which is why the timed rounds stay the headline figures.
 
 use std::fmt::Write as _;
@@ -182,8 +182,9 @@ pub fn section(counted: &[Counted]) -> String {
         out,
         "Each main variant once more, alone, under `{}`: {WARM_UP_REQUESTS} requests \
          to warm up, then {REQUESTS} (`{}`) between zeroing and dumping callgrind's counters. The \
-         figure is every instruction the Envoy process executed, divided by the requests. It does \
-         not move between runs, so it shows changes the timed rounds' noise hides; but it is a \
+         figure is every instruction the Envoy process executed, divided by the requests. It moves \
+         about 1 % between runs on a loaded machine (far less on an idle one), so it shows changes \
+         the timed rounds' noise hides; but it is a \
          proxy for time, not time (a cache miss or a system call counts as one instruction). \
          This is the figure the budget is written in.\n",
         wrapper(Path::new("DIR")).join(" "),

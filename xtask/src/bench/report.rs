@@ -389,7 +389,7 @@ pub fn render(context: &Context<'_>) -> Result<String, String> {
     Ok(out)
 }
 
-/// The budget of issue 18: Δ / Δ native in instructions per request (the figure that does not move
+/// The budget of issue 18: Δ / Δ native in instructions per request (the figure that moves least
 /// between runs), the allowlist's flatness in instructions and in CPU time, module sizes gzip.
 fn budget(out: &mut String, rows: &[Row<'_>], counted: &[Counted]) -> Result<(), String> {
     let _ = writeln!(out, "\n## Budget (issue 18)\n");
