@@ -4,12 +4,12 @@
 //! `wasm-plugins-manifests/egress-gateway.yaml`, and the JSON access-log format of the
 //! `gateway-wasm-json-egress` provider in `wasm-plugins-manifests/mesh-config.yaml`.
 
-use serde::Deserialize as _;
 use serde_json::{Map, Value};
 
 use e2e::paths;
 
 use super::variants::ALLOWED_HOST;
+use crate::render::manifests::{self, ExtensionProvider, Manifests};
 
 const PLUGINS: &str = "egress-gateway.yaml";
 const MESH_CONFIG: &str = "mesh-config.yaml";
@@ -29,11 +29,14 @@ pub struct Shipped {
     pub log_labels: Map<String, Value>,
 }
 
+/// Read with the renderer's manifest reader, the one `cargo xtask render` builds the gateways from.
 pub fn read() -> Result<Shipped, String> {
     let dir = paths::workspace_root().join("wasm-plugins-manifests");
-    let plugins = documents(&dir.join(PLUGINS))?;
-    let mut allowlist = plugin_config(&plugins, "host-allowlist")?;
-    let mut tagger = plugin_config(&plugins, "subset-tagger")?;
+    let mut shipped = Manifests::default();
+    manifests::read_file(&dir.join(PLUGINS), &mut shipped)?;
+    manifests::read_file(&dir.join(MESH_CONFIG), &mut shipped)?;
+    let mut allowlist = plugin_config(&shipped, "host-allowlist")?;
+    let mut tagger = plugin_config(&shipped, "subset-tagger")?;
     with_bench_host(&mut allowlist);
     with_bench_host(&mut tagger);
     let tag = tagger
@@ -43,18 +46,16 @@ pub fn read() -> Result<Shipped, String> {
             "{PLUGINS}: subset-tagger's rules[0].subset is not a string"
         ))?
         .to_string();
-    let log_labels = documents(&dir.join(MESH_CONFIG))?
-        .iter()
-        .filter_map(|document| document.pointer("/spec/meshConfig/extensionProviders"))
-        .filter_map(Value::as_array)
-        .flatten()
-        .find(|provider| provider.get("name").and_then(Value::as_str) == Some(LOG_PROVIDER))
-        .and_then(|provider| provider.pointer("/envoyFileAccessLog/logFormat/labels"))
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or(format!(
-            "{MESH_CONFIG}: no extension provider {LOG_PROVIDER} with envoyFileAccessLog.logFormat.labels"
-        ))?;
+    let log_labels = match shipped.extension_providers.get(LOG_PROVIDER) {
+        Some(ExtensionProvider::EnvoyFileAccessLog(file)) => file
+            .log_format
+            .as_ref()
+            .and_then(|format| format.labels.clone()),
+        _ => None,
+    }
+    .ok_or(format!(
+        "{MESH_CONFIG}: no extension provider {LOG_PROVIDER} with envoyFileAccessLog.logFormat.labels"
+    ))?;
     Ok(Shipped {
         allowlist,
         tagger,
@@ -63,28 +64,16 @@ pub fn read() -> Result<Shipped, String> {
     })
 }
 
-fn documents(path: &std::path::Path) -> Result<Vec<Value>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    serde_norway::Deserializer::from_str(&text)
-        .map(|document| {
-            Value::deserialize(document).map_err(|error| format!("{}: {error}", path.display()))
-        })
-        .collect()
-}
-
 /// The `pluginConfig` of the HTTP WasmPlugin (no `type: NETWORK`) named `plugin_name`.
-fn plugin_config(documents: &[Value], plugin_name: &str) -> Result<Value, String> {
-    documents
+fn plugin_config(shipped: &Manifests, plugin_name: &str) -> Result<Value, String> {
+    shipped
+        .plugins
         .iter()
-        .filter(|document| document.get("kind").and_then(Value::as_str) == Some("WasmPlugin"))
-        .filter_map(|document| document.get("spec"))
-        .find(|spec| {
-            spec.get("pluginName").and_then(Value::as_str) == Some(plugin_name)
-                && spec.get("type").and_then(Value::as_str) != Some("NETWORK")
+        .find(|plugin| {
+            plugin.spec.plugin_name == plugin_name
+                && plugin.spec.plugin_type.as_deref() != Some("NETWORK")
         })
-        .and_then(|spec| spec.get("pluginConfig"))
-        .cloned()
+        .and_then(|plugin| plugin.spec.plugin_config.clone())
         .ok_or(format!(
             "{PLUGINS}: no HTTP WasmPlugin with pluginName {plugin_name} and a pluginConfig"
         ))

@@ -8,7 +8,7 @@
 mod envoy;
 mod istiod;
 mod local;
-mod manifests;
+pub mod manifests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
