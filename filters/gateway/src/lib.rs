@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use gateway_core::access_log::{log_http_request, AccessLogConfig, BatchBuffer};
 use gateway_core::allowlist::{Allowlist, RequestHost as AllowlistRequest};
-use gateway_core::filter_state::{ALLOWLIST_KEYS, SUBSET};
+use gateway_core::filter_state::SUBSET;
 use gateway_core::gateway::GatewayConfig;
 use gateway_core::subset::{RequestHost as SubsetRequest, TaggerConfig};
 use proxy_host::access_log::{
@@ -236,15 +236,9 @@ impl HttpContext for GatewayHttp {
         let Some((config, metrics)) = &features.access_log else {
             return;
         };
-        let mut owned_keys = Vec::new();
-        if features.allowlist.is_some() {
-            owned_keys.extend(ALLOWLIST_KEYS);
-        }
-        if features.subset.is_some() {
-            owned_keys.push(SUBSET);
-        }
         let host = StreamHost::new(
-            owned_keys,
+            features.allowlist.is_some(),
+            features.subset.is_some(),
             std::mem::take(&mut self.published),
             self.attributes.clone(),
         );

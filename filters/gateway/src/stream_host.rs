@@ -2,14 +2,16 @@
 //! everything else from the proxy, as the access-log filter reads it.
 
 use gateway_core::access_log::Host;
+use gateway_core::filter_state::{ALLOWLIST_KEYS, SUBSET};
 use proxy_host::access_log::{ProxyHost, RecordAttributes};
 
 pub struct StreamHost {
-    /// The filter-state keys of the features this filter runs: their values come from `published`
-    /// (absent if not there), never from the proxy. The keys of a feature that does not run here
-    /// are read from filter state, where a separate host-allowlist or subset-tagger may have put
-    /// them.
-    owned_keys: Vec<&'static str>,
+    /// Whether the allowlist and the tagger run in this filter: the values of their filter-state
+    /// keys then come from `published` (absent if not there), never from the proxy. The keys of a
+    /// feature that does not run here are read from filter state, where a separate host-allowlist
+    /// or subset-tagger may have put them.
+    allowlist_runs: bool,
+    subset_runs: bool,
     /// What this stream published under those keys.
     published: Vec<(&'static str, String)>,
     proxy: ProxyHost,
@@ -17,15 +19,22 @@ pub struct StreamHost {
 
 impl StreamHost {
     pub fn new(
-        owned_keys: Vec<&'static str>,
+        allowlist_runs: bool,
+        subset_runs: bool,
         published: Vec<(&'static str, String)>,
         attributes: Option<RecordAttributes>,
     ) -> Self {
         Self {
-            owned_keys,
+            allowlist_runs,
+            subset_runs,
             published,
             proxy: ProxyHost::new(attributes),
         }
+    }
+
+    fn owns(&self, key: &str) -> bool {
+        (self.allowlist_runs && ALLOWLIST_KEYS.contains(&key))
+            || (self.subset_runs && key == SUBSET)
     }
 
     /// What was read from the proxy, for the access log's counters.
@@ -37,7 +46,7 @@ impl StreamHost {
 impl Host for StreamHost {
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
         match path {
-            [key] if self.owned_keys.contains(key) => self
+            [key] if self.owns(key) => self
                 .published
                 .iter()
                 .find(|(published, _)| published == key)
