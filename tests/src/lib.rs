@@ -10,6 +10,7 @@ pub mod compose_walkthrough;
 pub mod envoy;
 pub mod gateways;
 pub mod json_lines;
+pub mod kustomize;
 pub mod lds;
 pub mod modules;
 pub mod paths;

@@ -4,7 +4,6 @@
 //! promises (fail closed for the allowlist, network plugins named `network`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use gateway_core::plugin_config::PluginFilter;
 use serde::Deserialize;
@@ -105,23 +104,8 @@ fn manifest_files() -> Vec<(String, Vec<Value>)> {
 
 /// `kubectl kustomize DIR`, the rendering CI validates against Istio's CRD schemas.
 fn kustomize(dir: &Path) -> Vec<Value> {
-    let output = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run kubectl, which must be 1.22 or later (README, Set-up): {e}")
-        });
-    assert!(
-        output.status.success(),
-        "kubectl kustomize {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    documents(
-        &dir.display().to_string(),
-        &String::from_utf8(output.stdout).unwrap(),
-    )
+    let text = e2e::kustomize::build(dir).unwrap_or_else(|error| panic!("{error}"));
+    documents(&dir.display().to_string(), &text)
 }
 
 /// Every kustomization there is to render: the base, the seed overlay and the component fixtures,

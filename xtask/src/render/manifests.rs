@@ -349,25 +349,12 @@ pub fn read_dir(dir: &Path, manifests: &mut Manifests) -> Result<(), String> {
 /// The documents of `kubectl kustomize DIR`, as `read_text` reads a file: a Kustomize rendering
 /// (a base with components) is what a cluster would be given.
 pub fn read_kustomization(dir: &Path, manifests: &mut Manifests) -> Result<(), String> {
-    let output = std::process::Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir)
-        .output()
-        .map_err(|error| format!("cannot run `kubectl kustomize {}`: {error}", dir.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "kubectl kustomize {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    let text = String::from_utf8(output.stdout)
-        .map_err(|error| format!("kubectl kustomize {}: {error}", dir.display()))?;
+    let text = e2e::kustomize::build(dir)?;
     read_text(&text, manifests)
         .map_err(|error| format!("kubectl kustomize {}: {error}", dir.display()))
 }
 
-/// One file, as `read_dirs` reads each of a directory's.
+/// One file, as `read_dir` reads each of a directory's.
 pub fn read_file(file: &Path, manifests: &mut Manifests) -> Result<(), String> {
     let text = std::fs::read_to_string(file)
         .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
