@@ -4,6 +4,7 @@
 //! checks what happened, so `cargo xtask demo --once` and the tests can tell a gateway that
 //! misbehaves.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -400,20 +401,13 @@ pub const NATIVE_RECORD_FIELDS: [&str; 27] = [
 /// Checks that every record has exactly the native record's fields, `allowlist` an object of
 /// `decision`, `reason` and `rule`.
 pub(crate) fn check_native_fields(step: &mut Step, records: &[serde_json::Value]) {
-    let mut expected: Vec<&str> = NATIVE_RECORD_FIELDS.to_vec();
-    expected.sort_unstable();
+    let expected: BTreeSet<&str> = NATIVE_RECORD_FIELDS.into_iter().collect();
     let odd: Vec<String> = records
         .iter()
         .filter(|record| {
-            let keys = |value: &serde_json::Value| -> Vec<String> {
-                let mut keys: Vec<String> = value
-                    .as_object()
-                    .map(|object| object.keys().cloned().collect())
-                    .unwrap_or_default();
-                keys.sort();
-                keys
-            };
-            keys(record) != expected || keys(&record["allowlist"]) != ["decision", "reason", "rule"]
+            object_keys(record) != expected
+                || object_keys(&record["allowlist"])
+                    != BTreeSet::from(["decision", "reason", "rule"])
         })
         .map(|record| record.to_string())
         .collect();
@@ -428,6 +422,14 @@ pub(crate) fn check_native_fields(step: &mut Step, records: &[serde_json::Value]
             }
         ),
     );
+}
+
+/// The keys of a JSON object (none for anything else).
+pub fn object_keys(value: &serde_json::Value) -> BTreeSet<&str> {
+    value
+        .as_object()
+        .map(|object| object.keys().map(String::as_str).collect())
+        .unwrap_or_default()
 }
 
 /// What the HTTP steps of the walk-through send to the ingress gateway: (authority, path).
@@ -581,7 +583,7 @@ fn new_requests(upstream: &Upstream, before: usize) -> Vec<crate::upstream::Reco
 }
 
 /// Reads with `read` until `ready` holds for what it gives or `timeout` passes; then what it gives.
-pub(crate) fn read_until<T>(
+pub fn read_until<T>(
     timeout: Duration,
     mut read: impl FnMut() -> T,
     ready: impl Fn(&T) -> bool,

@@ -11,7 +11,9 @@ use std::time::Duration;
 use e2e::client::{self, HttpRequest, HttpResponse, Protocol, TlsClient};
 use e2e::gateways::{GatewayPorts, GatewayVariant, LocalGateways, APP_HOST, UNAVAILABLE_PATH};
 use e2e::json_lines;
-use e2e::walkthrough::{assert_every_step_ok, walkthrough, NATIVE_RECORD_FIELDS};
+use e2e::walkthrough::{
+    assert_every_step_ok, object_keys, read_until, walkthrough, NATIVE_RECORD_FIELDS,
+};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -56,13 +58,6 @@ fn find<'a>(records: &'a [Value], what: &str, matches: impl Fn(&Value) -> bool) 
         .unwrap_or_else(|| panic!("no record of {what} in {records:#?}"))
 }
 
-fn keys(value: &Value) -> BTreeSet<&str> {
-    value
-        .as_object()
-        .map(|object| object.keys().map(String::as_str).collect())
-        .unwrap_or_default()
-}
-
 #[test]
 fn the_shipped_gateways_write_istio_s_json_record_with_the_decision_and_the_subset() {
     let gateways = LocalGateways::start(GatewayPorts::any()).unwrap();
@@ -94,9 +89,9 @@ fn the_shipped_gateways_write_istio_s_json_record_with_the_decision_and_the_subs
     assert_eq!(ingress_records.len(), 1, "{ingress_records:#?}");
     let expected_fields: BTreeSet<&str> = NATIVE_RECORD_FIELDS.into_iter().collect();
     for record in egress_records.iter().chain(&ingress_records) {
-        assert_eq!(keys(record), expected_fields, "{record}");
+        assert_eq!(object_keys(record), expected_fields, "{record}");
         assert_eq!(
-            keys(&record["allowlist"]),
+            object_keys(&record["allowlist"]),
             BTreeSet::from(["decision", "reason", "rule"]),
             "{record}"
         );
@@ -377,15 +372,14 @@ fn the_sampling_expression_keeps_what_no_allowlist_decided_on() {
         } else {
             vec![above, below]
         };
-        let deadline = std::time::Instant::now() + WAIT;
-        let logged = loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let logged: Vec<String> = text.lines().map(str::to_string).collect();
-            if logged.len() >= expected.len() || std::time::Instant::now() > deadline {
-                break logged;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let logged = read_until(
+            WAIT,
+            || -> Vec<String> {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                text.lines().map(str::to_string).collect()
+            },
+            |logged| logged.len() >= expected.len(),
+        );
         assert_eq!(logged, expected, "{name}");
     }
 }
