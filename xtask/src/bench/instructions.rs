@@ -1,9 +1,10 @@
-//! Instructions per request under callgrind: each main variant's Envoy runs under
+//! Instructions per request under callgrind: each counted variant's Envoy runs under
 //! `valgrind --tool=callgrind`, takes a warm-up, then a fixed number of requests between zeroing
 //! and dumping the counters. Unlike CPU time on a shared machine, the count barely moves from one
 //! run to the next (a few parts in ten thousand idle, about 1 % under heavy load, as Envoy's event
-//! loop batches differently), so it shows small changes that the timed rounds' noise hides. It is a proxy, not a time: a cache miss or a system call counts as little as any
-//! other instruction, which is why the timed rounds stay the headline figures.
+//! loop batches differently), so it shows small changes that the timed rounds' noise hides. It is
+//! the figure the budget is written in (issue 18); as it is a proxy, not a time (a cache miss or a
+//! system call counts as little as any other instruction), the timed rounds stay as a cross-check.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
